@@ -1,0 +1,615 @@
+/* http.c - one HTTP exchange over libcurl's multi interface.
+ *
+ * The libcurl callbacks here are pure C: they record headers, collect a
+ * body, or feed the SSE parser and queue parsed events.  Nothing in this
+ * file knows about Python.
+ */
+#include "http.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "chunk.h"
+
+/* How long a step waits for the end of the body after data: [DONE], so
+ * that the connection can be reused. */
+#define KIMI_DONE_GRACE_MS 20
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+is_success(long status)
+{
+    return status >= 200 && status < 300;
+}
+
+/* ---- event queue ------------------------------------------------------ */
+
+static enum kimi_status
+queue_push(struct kimi_event_queue *q, cJSON *item, struct kimi_error *err)
+{
+    if (q->head + q->len == q->cap) {
+        if (q->head > 0) {
+            memmove(q->items, q->items + q->head, q->len * sizeof(cJSON *));
+            q->head = 0;
+        }
+        else {
+            size_t cap = q->cap ? q->cap * 2 : 16;
+            cJSON **items = kimi_realloc(q->items, cap * sizeof(cJSON *));
+            if (items == NULL) {
+                return kimi_error_set(err, KIMI_ENOMEM,
+                                      "queue event: out of memory");
+            }
+            q->items = items;
+            q->cap = cap;
+        }
+    }
+    q->items[q->head + q->len] = item;
+    q->len++;
+    return KIMI_OK;
+}
+
+static cJSON *
+queue_pop(struct kimi_event_queue *q)
+{
+    cJSON *item = q->items[q->head];
+    q->head++;
+    q->len--;
+    if (q->len == 0) {
+        q->head = 0;
+    }
+    return item;
+}
+
+static void
+queue_free(struct kimi_event_queue *q)
+{
+    for (size_t i = 0; i < q->len; i++) {
+        cJSON_Delete(q->items[q->head + i]);
+    }
+    kimi_free(q->items);
+    memset(q, 0, sizeof(*q));
+}
+
+/* ---- libcurl callbacks ------------------------------------------------ */
+
+static int
+starts_with_nocase(const char *s, size_t n, const char *prefix)
+{
+    size_t k = strlen(prefix);
+    return n >= k && strncasecmp(s, prefix, k) == 0;
+}
+
+static void
+note_content_type(struct kimi_transfer *t, const char *line, size_t n)
+{
+    static const char name[] = "content-type:";
+    if (!starts_with_nocase(line, n, name)) {
+        return;
+    }
+    size_t i = sizeof(name) - 1;
+    while (i < n && (line[i] == ' ' || line[i] == '\t')) {
+        i++;
+    }
+    t->event_stream = starts_with_nocase(line + i, n - i,
+                                         "text/event-stream");
+}
+
+static size_t
+on_header(char *line, size_t size, size_t nitems, void *userdata)
+{
+    struct kimi_transfer *t = userdata;
+    size_t n = size * nitems;
+    struct kimi_error ignored;
+
+    t->last_activity_ms = now_ms();
+    if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+        /* A new header block (after 1xx, only the last one counts). */
+        kimi_buf_clear(&t->response_headers);
+        t->event_stream = 0;
+        return n;
+    }
+    if (n <= 2 && (line[0] == '\r' || line[0] == '\n')) {
+        long code = 0;
+        curl_easy_getinfo(t->lane->easy, CURLINFO_RESPONSE_CODE, &code);
+        if (code >= 200) {
+            t->status = code;
+            t->headers_done = 1;
+        }
+        return n;
+    }
+    note_content_type(t, line, n);
+    /* Past KIMI_MAX_HEADERS the rest is dropped: headers are advisory. */
+    if (kimi_buf_append(&t->response_headers, line, n, &ignored)) {
+        return n;
+    }
+    return n;
+}
+
+static enum kimi_status
+fail(struct kimi_transfer *t, enum kimi_status st)
+{
+    t->failed = 1;
+    return st;
+}
+
+/* One SSE event: [DONE], a keep-alive, an error, or a chunk to queue. */
+static enum kimi_status
+on_event(void *ctx, const struct kimi_sse_event *ev, struct kimi_error *err)
+{
+    struct kimi_transfer *t = ctx;
+    const char *end = NULL;
+    const cJSON *error_node = NULL;
+
+    if (t->done) {
+        return KIMI_OK;
+    }
+    if (ev->data_len == 6 && memcmp(ev->data, "[DONE]", 6) == 0) {
+        t->done = 1;
+        return KIMI_OK;
+    }
+    if (ev->data_len == 0) {
+        return KIMI_OK;
+    }
+    cJSON *json = cJSON_ParseWithLengthOpts(ev->data, ev->data_len, &end, 0);
+    if (ev->type_len == 5 && memcmp(ev->type, "error", 5) == 0) {
+        t->server_error = json;
+        err->offset = t->body_bytes;
+        return kimi_error_set(err, KIMI_ESERVER,
+                              "server error in stream: %.300s", ev->data);
+    }
+    if (json == NULL) {
+        size_t column = end != NULL ? (size_t)(end - ev->data) : 0;
+        err->offset = t->body_bytes;
+        return kimi_error_set(err, KIMI_EPROTO,
+                              "malformed event: invalid JSON at column %zu "
+                              "of a %zu-byte event (body byte %zu)",
+                              column, ev->data_len, t->body_bytes);
+    }
+    if (kimi_chunk_check_error(json, &error_node, err) != KIMI_OK) {
+        t->server_error = json;
+        err->offset = t->body_bytes;
+        return KIMI_ESERVER;
+    }
+    enum kimi_status st = queue_push(&t->queue, json, err);
+    if (st != KIMI_OK) {
+        cJSON_Delete(json);
+    }
+    return st;
+}
+
+/* Keep a non-SSE body.  Returns 0 when the transfer must stop. */
+static int
+collect_body(struct kimi_transfer *t, const char *bytes, size_t n)
+{
+    size_t cap = is_success(t->status) ? t->max_body : KIMI_MAX_ERROR_BODY;
+    size_t room = cap - t->body.len;
+    if (n > room) {
+        if (is_success(t->status)) {
+            kimi_error_set(&t->failure, KIMI_ETOOBIG,
+                           "response body exceeds %zu bytes", cap);
+            t->failure.offset = t->body_bytes;
+            fail(t, KIMI_ETOOBIG);
+            return 0;
+        }
+        n = room;       /* an error body is only read for its message */
+    }
+    if (kimi_buf_append(&t->body, bytes, n, &t->failure) != KIMI_OK) {
+        fail(t, t->failure.status);
+        return 0;
+    }
+    return 1;
+}
+
+static size_t
+on_write(char *bytes, size_t size, size_t nmemb, void *userdata)
+{
+    struct kimi_transfer *t = userdata;
+    size_t n = size * nmemb;
+
+    t->last_activity_ms = now_ms();
+    if (t->failed) {
+        return 0;
+    }
+    t->body_bytes += n;
+    if (t->done) {
+        return n;       /* whatever follows [DONE] is ignored */
+    }
+    if (t->stream && t->event_stream && is_success(t->status)) {
+        enum kimi_status st = kimi_sse_feed(&t->sse, bytes, n, on_event, t,
+                                            &t->failure);
+        if (st != KIMI_OK) {
+            fail(t, st);
+            return 0;
+        }
+        return n;
+    }
+    return collect_body(t, bytes, n) ? n : 0;
+}
+
+/* ---- driving ---------------------------------------------------------- */
+
+static void
+collect_finished(struct kimi_transfer *t)
+{
+    int left = 0;
+    for (;;) {
+        CURLMsg *msg = curl_multi_info_read(t->lane->multi, &left);
+        if (msg == NULL) {
+            break;
+        }
+        if (msg->msg == CURLMSG_DONE && msg->easy_handle == t->lane->easy) {
+            t->finished = 1;
+            t->result = msg->data.result;
+        }
+    }
+}
+
+typedef int (*kimi_ready_fn)(const struct kimi_transfer *t);
+
+/* Step libcurl until ready(t) or the transfer finished (KIMI_OK), the
+ * slice of poll_ms ended (KIMI_AGAIN), or the idle timeout passed.
+ *
+ *   loop:
+ *       perform; note a finished transfer
+ *       if ready or finished: OK
+ *       if silent for idle_timeout: ETIMEOUT
+ *       if the slice is used up: AGAIN
+ *       poll the sockets until activity or the nearer deadline
+ */
+static enum kimi_status
+drive(struct kimi_transfer *t, int poll_ms, kimi_ready_fn ready,
+      struct kimi_error *err)
+{
+    int64_t slice_end = now_ms() + poll_ms;
+    for (;;) {
+        int running = 0;
+        CURLMcode mc = curl_multi_perform(t->lane->multi, &running);
+        if (mc != CURLM_OK) {
+            return kimi_error_set(err, KIMI_ECONNECT,
+                                  "curl_multi_perform: %s",
+                                  curl_multi_strerror(mc));
+        }
+        collect_finished(t);
+        if (t->finished || ready(t)) {
+            return KIMI_OK;
+        }
+        int64_t now = now_ms();
+        int64_t idle_end = t->last_activity_ms + t->idle_timeout_ms;
+        if (t->idle_timeout_ms > 0 && now >= idle_end) {
+            err->http_status = t->status;
+            return kimi_error_set(err, KIMI_ETIMEOUT,
+                                  "no data from the server for %.1f s",
+                                  t->idle_timeout_ms / 1000.0);
+        }
+        int64_t wait = slice_end - now;
+        if (wait <= 0) {
+            return KIMI_AGAIN;
+        }
+        if (t->idle_timeout_ms > 0 && idle_end - now < wait) {
+            wait = idle_end - now;
+        }
+        mc = curl_multi_poll(t->lane->multi, NULL, 0, (int)wait, NULL);
+        if (mc != CURLM_OK) {
+            return kimi_error_set(err, KIMI_ECONNECT, "curl_multi_poll: %s",
+                                  curl_multi_strerror(mc));
+        }
+    }
+}
+
+static int
+headers_ready(const struct kimi_transfer *t)
+{
+    return t->headers_done || t->failed;
+}
+
+static int
+event_ready(const struct kimi_transfer *t)
+{
+    return t->queue.len > 0 || t->done || t->failed;
+}
+
+static int
+never_ready(const struct kimi_transfer *t)
+{
+    return t->failed;
+}
+
+static enum kimi_status
+transport_error(const struct kimi_transfer *t, const char *what,
+                struct kimi_error *err)
+{
+    enum kimi_status st = t->result == CURLE_OPERATION_TIMEDOUT
+                              ? KIMI_ETIMEOUT
+                              : KIMI_ECONNECT;
+    err->curl_code = (int)t->result;
+    err->http_status = t->status;
+    err->offset = t->body_bytes;
+    if (t->curl_message[0] != '\0') {
+        return kimi_error_set(err, st, "%s: %s (%s)", what,
+                              curl_easy_strerror(t->result), t->curl_message);
+    }
+    return kimi_error_set(err, st, "%s: %s", what,
+                          curl_easy_strerror(t->result));
+}
+
+static enum kimi_status
+report_failure(const struct kimi_transfer *t, struct kimi_error *err)
+{
+    *err = t->failure;
+    err->http_status = t->status;
+    return err->status;
+}
+
+/* ---- public steps ----------------------------------------------------- */
+
+enum kimi_status
+kimi_transfer_start(struct kimi_transfer *t, struct kimi_lane *lane,
+                    CURLSH *share, const struct kimi_request *req,
+                    struct kimi_error *err)
+{
+    memset(t, 0, sizeof(*t));
+    t->lane = lane;
+    t->stream = req->stream;
+    t->max_body = req->max_body ? req->max_body : KIMI_MAX_BODY_DEFAULT;
+    t->idle_timeout_ms = req->idle_timeout_ms;
+    kimi_buf_init(&t->request_body, 0);
+    kimi_buf_init(&t->response_headers, KIMI_MAX_HEADERS);
+    kimi_buf_init(&t->body, 0);
+    kimi_sse_init(&t->sse, req->max_event);
+
+    for (size_t i = 0; i < req->n_headers; i++) {
+        struct curl_slist *list = curl_slist_append(t->headers,
+                                                    req->headers[i]);
+        if (list == NULL) {
+            return kimi_error_set(err, KIMI_ENOMEM, "headers: out of memory");
+        }
+        t->headers = list;
+    }
+    /* No "Expect: 100-continue" round trip before large bodies. */
+    struct curl_slist *list = curl_slist_append(t->headers, "Expect:");
+    if (list == NULL) {
+        return kimi_error_set(err, KIMI_ENOMEM, "headers: out of memory");
+    }
+    t->headers = list;
+
+    CURL *e = lane->easy;
+    curl_easy_reset(e);
+    curl_easy_setopt(e, CURLOPT_URL, req->url);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->curl_message);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    if (share != NULL) {
+        curl_easy_setopt(e, CURLOPT_SHARE, share);
+    }
+
+    if (strcmp(req->method, "GET") == 0) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    }
+    else if (strcmp(req->method, "POST") == 0) {
+        if (req->body_len > 0) {
+            enum kimi_status st = kimi_buf_append(
+                &t->request_body, req->body, req->body_len, err);
+            if (st != KIMI_OK) {
+                return st;
+            }
+        }
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)t->request_body.len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS,
+                         t->request_body.data ? t->request_body.data : "");
+    }
+    else if (strcmp(req->method, "DELETE") == 0) {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "DELETE");
+    }
+    else {
+        return kimi_error_set(err, KIMI_EINVAL, "unsupported method %.16s",
+                              req->method);
+    }
+
+    CURLMcode mc = curl_multi_add_handle(lane->multi, e);
+    if (mc != CURLM_OK) {
+        return kimi_error_set(err, KIMI_ECONNECT, "curl_multi_add_handle: %s",
+                              curl_multi_strerror(mc));
+    }
+    t->attached = 1;
+    t->last_activity_ms = now_ms();
+    return KIMI_OK;
+}
+
+enum kimi_status
+kimi_transfer_wait_headers(struct kimi_transfer *t, int poll_ms,
+                           struct kimi_error *err)
+{
+    if (!t->headers_done && !t->failed && !t->finished) {
+        enum kimi_status st = drive(t, poll_ms, headers_ready, err);
+        if (st != KIMI_OK) {
+            return st;
+        }
+    }
+    if (t->headers_done) {
+        return KIMI_OK;
+    }
+    if (t->failed) {
+        return report_failure(t, err);
+    }
+    if (t->finished) {
+        if (t->result == CURLE_OK) {
+            return kimi_error_set(err, KIMI_EPROTO,
+                                  "request: no HTTP response");
+        }
+        return transport_error(t, "request", err);
+    }
+    return KIMI_AGAIN;
+}
+
+enum kimi_status
+kimi_transfer_read_body(struct kimi_transfer *t, int poll_ms,
+                        struct kimi_error *err)
+{
+    if (!t->finished && !t->failed) {
+        enum kimi_status st = drive(t, poll_ms, never_ready, err);
+        if (st != KIMI_OK) {
+            return st;
+        }
+    }
+    if (t->failed) {
+        return report_failure(t, err);
+    }
+    if (!t->finished) {
+        return KIMI_AGAIN;
+    }
+    if (t->result != CURLE_OK) {
+        return transport_error(t, "read response", err);
+    }
+    return KIMI_OK;
+}
+
+/* A 2xx reply to a streaming request that is not an event stream: a
+ * gateway's JSON error, or something else entirely. */
+static enum kimi_status
+not_an_event_stream(struct kimi_transfer *t, struct kimi_error *err)
+{
+    const cJSON *error_node = NULL;
+    const char *end = NULL;
+    cJSON *json = NULL;
+
+    if (t->body.len > 0) {
+        json = cJSON_ParseWithLengthOpts(t->body.data, t->body.len, &end, 0);
+    }
+    err->http_status = t->status;
+    if (json != NULL && kimi_chunk_check_error(json, &error_node, err)) {
+        t->server_error = json;
+        return KIMI_ESERVER;
+    }
+    cJSON_Delete(json);
+    char type[128] = "";
+    kimi_transfer_header(t, "content-type", type, sizeof(type));
+    return kimi_error_set(err, KIMI_EPROTO,
+                          "stream: expected text/event-stream, got "
+                          "\"%s\" (%zu bytes)",
+                          type[0] ? type : "no content type", t->body.len);
+}
+
+enum kimi_status
+kimi_transfer_next_event(struct kimi_transfer *t, int poll_ms,
+                         cJSON **event, struct kimi_error *err)
+{
+    for (;;) {
+        if (t->queue.len > 0) {
+            *event = queue_pop(&t->queue);
+            return KIMI_OK;
+        }
+        if (t->failed) {
+            return report_failure(t, err);
+        }
+        if (t->done) {
+            if (!t->finished) {
+                /* Let libcurl read the end of the body so the connection
+                 * can be reused; a server that lingers is not waited on. */
+                if (drive(t, KIMI_DONE_GRACE_MS, never_ready, err)
+                        == KIMI_ETIMEOUT) {
+                    kimi_error_clear(err);
+                }
+            }
+            return KIMI_DONE;
+        }
+        if (t->finished) {
+            if (!t->event_stream) {
+                return not_an_event_stream(t, err);
+            }
+            if (t->result != CURLE_OK) {
+                /* A broken stream, with libcurl's reason attached. */
+                (void)transport_error(t, "stream cut off", err);
+                err->status = KIMI_ETRUNCATED;
+                return KIMI_ETRUNCATED;
+            }
+            err->http_status = t->status;
+            err->offset = t->body_bytes;
+            return kimi_error_set(err, KIMI_ETRUNCATED,
+                                  "stream: the body ended after %zu bytes "
+                                  "without data: [DONE]%s",
+                                  t->body_bytes,
+                                  kimi_sse_pending(&t->sse)
+                                      ? " (the last event was cut off)"
+                                      : "");
+        }
+        enum kimi_status st = drive(t, poll_ms, event_ready, err);
+        if (st != KIMI_OK) {
+            return st;
+        }
+    }
+}
+
+int
+kimi_transfer_header(const struct kimi_transfer *t, const char *name,
+                     char *out, size_t out_size)
+{
+    size_t name_len = strlen(name);
+    const char *p = t->response_headers.data;
+    const char *end = p + t->response_headers.len;
+
+    while (p != NULL && p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *line_end = eol != NULL ? eol : end;
+        size_t n = (size_t)(line_end - p);
+        if (n > name_len && p[name_len] == ':'
+            && strncasecmp(p, name, name_len) == 0) {
+            const char *v = p + name_len + 1;
+            while (v < line_end && (*v == ' ' || *v == '\t')) {
+                v++;
+            }
+            const char *v_end = line_end;
+            while (v_end > v && (v_end[-1] == '\r' || v_end[-1] == ' ')) {
+                v_end--;
+            }
+            size_t len = (size_t)(v_end - v);
+            if (out_size > 0) {
+                if (len >= out_size) {
+                    len = out_size - 1;
+                }
+                memcpy(out, v, len);
+                out[len] = '\0';
+            }
+            return 1;
+        }
+        p = eol != NULL ? eol + 1 : NULL;
+    }
+    return 0;
+}
+
+void
+kimi_transfer_free(struct kimi_transfer *t)
+{
+    if (t->attached) {
+        curl_multi_remove_handle(t->lane->multi, t->lane->easy);
+        t->attached = 0;
+    }
+    curl_slist_free_all(t->headers);
+    t->headers = NULL;
+    kimi_buf_free(&t->request_body);
+    kimi_buf_free(&t->response_headers);
+    kimi_buf_free(&t->body);
+    kimi_sse_free(&t->sse);
+    queue_free(&t->queue);
+    cJSON_Delete(t->server_error);
+    t->server_error = NULL;
+    t->lane = NULL;
+}

@@ -1,0 +1,192 @@
+/* pool.c - transfer lanes (multi + easy handle pairs) kept for reuse.
+ *
+ * See pool.h for the threading and fork rules.
+ */
+#include "pool.h"
+
+#include <unistd.h>
+
+#include "alloc.h"
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_result;
+
+static void
+global_init_once(void)
+{
+    global_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+enum kimi_status
+kimi_http_global_init(struct kimi_error *err)
+{
+    pthread_once(&global_once, global_init_once);
+    if (global_result != CURLE_OK) {
+        return kimi_error_set(err, KIMI_ECONNECT, "curl_global_init: %s",
+                              curl_easy_strerror(global_result));
+    }
+    return KIMI_OK;
+}
+
+/* libcurl calls these around every access to shared DNS / TLS data. */
+static void
+share_lock(CURL *handle, curl_lock_data data, curl_lock_access access,
+           void *userptr)
+{
+    (void)handle;
+    (void)access;
+    struct kimi_pool *pool = userptr;
+    pthread_mutex_lock(&pool->share_locks[(size_t)data % KIMI_SHARE_LOCKS]);
+}
+
+static void
+share_unlock(CURL *handle, curl_lock_data data, void *userptr)
+{
+    (void)handle;
+    struct kimi_pool *pool = userptr;
+    pthread_mutex_unlock(&pool->share_locks[(size_t)data % KIMI_SHARE_LOCKS]);
+}
+
+enum kimi_status
+kimi_pool_init(struct kimi_pool *pool, size_t max_idle,
+               struct kimi_error *err)
+{
+    enum kimi_status st = kimi_http_global_init(err);
+    if (st != KIMI_OK) {
+        return st;
+    }
+    pthread_mutex_init(&pool->lock, NULL);
+    for (size_t i = 0; i < KIMI_SHARE_LOCKS; i++) {
+        pthread_mutex_init(&pool->share_locks[i], NULL);
+    }
+    pool->idle = NULL;
+    pool->n_idle = 0;
+    pool->max_idle = max_idle;
+    pool->pid = getpid();
+    pool->share = curl_share_init();
+    if (pool->share == NULL) {
+        return kimi_error_set(err, KIMI_ENOMEM, "curl_share_init failed");
+    }
+    curl_share_setopt(pool->share, CURLSHOPT_LOCKFUNC, share_lock);
+    curl_share_setopt(pool->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    curl_share_setopt(pool->share, CURLSHOPT_USERDATA, pool);
+    curl_share_setopt(pool->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(pool->share, CURLSHOPT_SHARE,
+                      CURL_LOCK_DATA_SSL_SESSION);
+    pool->initialized = 1;
+    return KIMI_OK;
+}
+
+static void
+lane_free(struct kimi_lane *lane)
+{
+    if (lane->multi != NULL) {
+        curl_multi_cleanup(lane->multi);
+    }
+    if (lane->easy != NULL) {
+        curl_easy_cleanup(lane->easy);
+    }
+    kimi_free(lane);
+}
+
+static enum kimi_status
+lane_new(struct kimi_lane **out, struct kimi_error *err)
+{
+    struct kimi_lane *lane = kimi_calloc(1, sizeof(*lane));
+    if (lane == NULL) {
+        return kimi_error_set(err, KIMI_ENOMEM, "new lane: out of memory");
+    }
+    lane->pid = getpid();
+    lane->multi = curl_multi_init();
+    lane->easy = curl_easy_init();
+    if (lane->multi == NULL || lane->easy == NULL) {
+        lane_free(lane);
+        return kimi_error_set(err, KIMI_ENOMEM, "new lane: libcurl init");
+    }
+    *out = lane;
+    return KIMI_OK;
+}
+
+/* In a forked child the idle lanes hold the parent's sockets and TLS
+ * state: forget them without cleanup (the memory is lost, the parent's
+ * connections stay intact). */
+static void
+forget_parent_lanes(struct kimi_pool *pool)
+{
+    pid_t now = getpid();
+    if (pool->pid == now) {
+        return;
+    }
+    pool->idle = NULL;
+    pool->n_idle = 0;
+    pool->share = NULL;
+    pool->pid = now;
+}
+
+enum kimi_status
+kimi_pool_checkout(struct kimi_pool *pool, struct kimi_lane **lane,
+                   struct kimi_error *err)
+{
+    struct kimi_lane *found = NULL;
+    pthread_mutex_lock(&pool->lock);
+    forget_parent_lanes(pool);
+    if (pool->idle != NULL) {
+        found = pool->idle;
+        pool->idle = found->next;
+        pool->n_idle--;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    if (found != NULL) {
+        found->next = NULL;
+        *lane = found;
+        return KIMI_OK;
+    }
+    return lane_new(lane, err);
+}
+
+void
+kimi_pool_checkin(struct kimi_pool *pool, struct kimi_lane *lane)
+{
+    if (lane == NULL) {
+        return;
+    }
+    if (lane->pid != getpid()) {
+        return;     /* a parent's lane in a forked child: leave it alone */
+    }
+    pthread_mutex_lock(&pool->lock);
+    forget_parent_lanes(pool);
+    if (pool->n_idle < pool->max_idle) {
+        lane->next = pool->idle;
+        pool->idle = lane;
+        pool->n_idle++;
+        lane = NULL;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    if (lane != NULL) {
+        lane_free(lane);
+    }
+}
+
+void
+kimi_pool_free(struct kimi_pool *pool)
+{
+    if (!pool->initialized) {
+        return;
+    }
+    forget_parent_lanes(pool);
+    while (pool->idle != NULL) {
+        struct kimi_lane *lane = pool->idle;
+        pool->idle = lane->next;
+        lane_free(lane);
+    }
+    pool->n_idle = 0;
+    if (pool->share != NULL) {
+        curl_share_cleanup(pool->share);
+        pool->share = NULL;
+    }
+    pthread_mutex_destroy(&pool->lock);
+    for (size_t i = 0; i < KIMI_SHARE_LOCKS; i++) {
+        pthread_mutex_destroy(&pool->share_locks[i]);
+    }
+    pool->initialized = 0;
+}

@@ -1,0 +1,96 @@
+/* binding.h - what the files of the Python binding share.
+ *
+ * The binding is thin: argument parsing, cJSON -> Python conversion, GIL
+ * handling and the mapping of core errors to kimi's exception classes.  It
+ * never calls libcurl directly; ext/core does.
+ */
+#ifndef KIMI_BINDING_H
+#define KIMI_BINDING_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "chunk.h"
+#include "error.h"
+#include "http.h"
+#include "pool.h"
+
+/* Longest wait with the GIL released before signals are checked. */
+#define KIMI_POLL_MS 100
+
+#define KIMI_KEY_CACHE_SIZE 256
+#define KIMI_KEY_CACHE_LEN 32
+
+/* Interned Python strings for the JSON keys seen most, so that building a
+ * chunk object allocates no key strings. */
+struct kimi_key_entry {
+    size_t len;
+    char text[KIMI_KEY_CACHE_LEN];
+    PyObject *str;
+};
+
+struct module_state {
+    PyTypeObject *client_type;
+    PyTypeObject *stream_type;
+    PyObject *KimiError;
+    PyObject *APIConnectionError;
+    PyObject *APITimeoutError;
+    PyObject *StreamError;
+    PyObject *status_error;     /* kimi._exceptions._status_error */
+    PyObject *object_class;     /* kimi._models.KimiObject */
+    PyObject *str_nested;       /* "_nested" */
+    PyObject *empty_tuple;
+    struct kimi_key_entry keys[KIMI_KEY_CACHE_SIZE];
+};
+
+struct client {
+    PyObject_HEAD
+    struct kimi_pool pool;
+    size_t max_event;
+    size_t max_body;
+};
+
+struct module_state *kimi_state_of_type(PyTypeObject *type);
+
+/* convert.c: a cJSON tree as Python objects.  cls (borrowed, may be NULL)
+ * is the class for an object node; its _nested dict names the classes of
+ * its members.  cls == &PyDict_Type yields plain dicts all the way down.
+ * Returns a new reference, or NULL with an exception set. */
+PyObject *kimi_convert(struct module_state *st, const cJSON *node,
+                       PyObject *cls);
+void kimi_key_cache_clear(struct module_state *st);
+
+/* errors.c: raise the exception for a core failure; in_stream picks
+ * StreamError for malformed/truncated/server-error failures.  body
+ * (borrowed, may be NULL) is attached as the exception's body.  Always
+ * returns NULL. */
+PyObject *kimi_raise(struct module_state *st, const struct kimi_error *err,
+                     int in_stream, PyObject *body);
+
+/* errors.c: raise the APIStatusError subclass for a non-2xx response. */
+PyObject *kimi_raise_status(struct module_state *st,
+                            const struct kimi_transfer *t);
+
+/* errors.c: response headers as a dict with lower-case names. */
+PyObject *kimi_headers_dict(const struct kimi_transfer *t);
+
+/* client.c: run a transfer step with the GIL released until it stops
+ * saying KIMI_AGAIN, checking for signals between slices.  Returns
+ * KIMI_ECANCELLED with a Python exception set when a signal handler
+ * raised. */
+typedef enum kimi_status (*kimi_step_fn)(struct kimi_transfer *t,
+                                         int poll_ms,
+                                         struct kimi_error *err);
+enum kimi_status kimi_wait(struct kimi_transfer *t, kimi_step_fn step,
+                           struct kimi_error *err);
+
+/* stream.c */
+extern PyType_Spec kimi_stream_spec;
+PyObject *kimi_stream_open(struct module_state *st, struct client *client,
+                           const struct kimi_request *req,
+                           PyObject *chunk_class, PyObject *completion_class);
+
+/* client.c */
+extern PyType_Spec kimi_client_spec;
+
+#endif

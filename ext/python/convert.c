@@ -1,0 +1,202 @@
+/* convert.c - cJSON trees to Python objects, built in one pass.
+ *
+ * JSON objects become instances of kimi's model classes (attribute access,
+ * unknown fields kept) or plain dicts; keys come from a small cache of
+ * interned strings.  Invalid UTF-8 from the server decodes to U+FFFD.
+ */
+#include "binding.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Integers are exact in a double up to 2**53. */
+#define KIMI_MAX_EXACT_INT 9007199254740992.0
+
+static size_t
+key_hash(const char *s, size_t len)
+{
+    size_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    }
+    return h;
+}
+
+/* New reference to the Python string for a JSON key. */
+static PyObject *
+key_string(struct module_state *st, const char *key)
+{
+    size_t len = strlen(key);
+    if (len >= KIMI_KEY_CACHE_LEN) {
+        return PyUnicode_DecodeUTF8(key, (Py_ssize_t)len, "replace");
+    }
+    struct kimi_key_entry *e = &st->keys[key_hash(key, len)
+                                         % KIMI_KEY_CACHE_SIZE];
+    if (e->str != NULL && e->len == len && memcmp(e->text, key, len) == 0) {
+        return Py_NewRef(e->str);
+    }
+    PyObject *str = PyUnicode_DecodeUTF8(key, (Py_ssize_t)len, "replace");
+    if (str == NULL) {
+        return NULL;
+    }
+    PyUnicode_InternInPlace(&str);
+    Py_XSETREF(e->str, Py_NewRef(str));
+    e->len = len;
+    memcpy(e->text, key, len);
+    return str;
+}
+
+void
+kimi_key_cache_clear(struct module_state *st)
+{
+    for (size_t i = 0; i < KIMI_KEY_CACHE_SIZE; i++) {
+        Py_CLEAR(st->keys[i].str);
+        st->keys[i].len = 0;
+    }
+}
+
+static PyObject *
+convert_number(const cJSON *node)
+{
+    double v = node->valuedouble;
+    if (v == floor(v) && fabs(v) < KIMI_MAX_EXACT_INT) {
+        return PyLong_FromLongLong((long long)v);
+    }
+    return PyFloat_FromDouble(v);
+}
+
+/* The class for member `key` of an object of class cls: from cls._nested,
+ * or NULL for the generic model class.  Borrowed reference. */
+static PyObject *
+member_class(PyObject *cls, PyObject *key, PyObject *nested)
+{
+    if (cls == (PyObject *)&PyDict_Type) {
+        return cls;
+    }
+    if (nested == NULL) {
+        return NULL;
+    }
+    return PyDict_GetItemWithError(nested, key);
+}
+
+static PyObject *
+make_instance(struct module_state *st, PyObject *cls, PyObject *dict)
+{
+    PyTypeObject *type = (PyTypeObject *)cls;
+    PyObject *obj = type->tp_new(type, st->empty_tuple, NULL);
+    if (obj == NULL) {
+        return NULL;
+    }
+    if (PyObject_GenericSetDict(obj, dict, NULL) < 0) {
+        Py_DECREF(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+static PyObject *
+convert_object(struct module_state *st, const cJSON *node, PyObject *cls)
+{
+    PyObject *dict = NULL;
+    PyObject *nested = NULL;    /* new reference */
+    PyObject *result = NULL;
+
+    if (cls == NULL) {
+        cls = st->object_class;
+    }
+    if (cls != (PyObject *)&PyDict_Type) {
+        nested = PyObject_GetAttr(cls, st->str_nested);
+        if (nested == NULL) {
+            PyErr_Clear();
+        }
+        else if (!PyDict_Check(nested)) {
+            Py_CLEAR(nested);
+        }
+    }
+    dict = PyDict_New();
+    if (dict == NULL) {
+        goto error;
+    }
+    for (const cJSON *child = node->child; child != NULL;
+         child = child->next) {
+        PyObject *key = key_string(st, child->string ? child->string : "");
+        if (key == NULL) {
+            goto error;
+        }
+        PyObject *child_cls = member_class(cls, key, nested);
+        if (child_cls == NULL && PyErr_Occurred()) {
+            Py_DECREF(key);
+            goto error;
+        }
+        PyObject *value = kimi_convert(st, child, child_cls);
+        if (value == NULL) {
+            Py_DECREF(key);
+            goto error;
+        }
+        int rc = PyDict_SetItem(dict, key, value);
+        Py_DECREF(key);
+        Py_DECREF(value);
+        if (rc < 0) {
+            goto error;
+        }
+    }
+    if (cls == (PyObject *)&PyDict_Type) {
+        result = Py_NewRef(dict);
+    }
+    else {
+        result = make_instance(st, cls, dict);
+    }
+error:
+    Py_XDECREF(nested);
+    Py_XDECREF(dict);
+    return result;
+}
+
+static PyObject *
+convert_array(struct module_state *st, const cJSON *node, PyObject *cls)
+{
+    Py_ssize_t n = (Py_ssize_t)cJSON_GetArraySize(node);
+    PyObject *list = PyList_New(n);
+    if (list == NULL) {
+        return NULL;
+    }
+    Py_ssize_t i = 0;
+    for (const cJSON *child = node->child; child != NULL && i < n;
+         child = child->next, i++) {
+        PyObject *value = kimi_convert(st, child, cls);
+        if (value == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, value);    /* steals value */
+    }
+    return list;
+}
+
+PyObject *
+kimi_convert(struct module_state *st, const cJSON *node, PyObject *cls)
+{
+    switch (node->type & 0xFF) {
+    case cJSON_String: {
+        const char *s = node->valuestring ? node->valuestring : "";
+        return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
+    }
+    case cJSON_Object:
+        if (Py_EnterRecursiveCall(" while converting a JSON object")) {
+            return NULL;
+        }
+        PyObject *obj = convert_object(st, node, cls);
+        Py_LeaveRecursiveCall();
+        return obj;
+    case cJSON_Array:
+        return convert_array(st, node, cls);
+    case cJSON_Number:
+        return convert_number(node);
+    case cJSON_True:
+        Py_RETURN_TRUE;
+    case cJSON_False:
+        Py_RETURN_FALSE;
+    default:
+        Py_RETURN_NONE;
+    }
+}

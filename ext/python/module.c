@@ -1,0 +1,144 @@
+/* module.c - kimi._core: module state, multi-phase init, and the lookup of
+ * kimi's exception and model classes so C raises and builds the same types
+ * as Python.  libcurl is initialised once per process here.
+ */
+#include "binding.h"
+
+#include <curl/curl.h>
+
+static struct PyModuleDef kimi_core_module;
+
+struct module_state *
+kimi_state_of_type(PyTypeObject *type)
+{
+    PyObject *module = PyType_GetModuleByDef(type, &kimi_core_module);
+    return (struct module_state *)PyModule_GetState(module);
+}
+
+static int
+get_attr(PyObject *module, const char *name, PyObject **out)
+{
+    *out = PyObject_GetAttrString(module, name);
+    return *out == NULL ? -1 : 0;
+}
+
+static int
+core_exec(PyObject *module)
+{
+    struct module_state *st = PyModule_GetState(module);
+    PyObject *exceptions = NULL;
+    PyObject *models = NULL;
+    struct kimi_error err = {0};
+    int rc = -1;
+
+    if (kimi_http_global_init(&err) != KIMI_OK) {
+        PyErr_SetString(PyExc_ImportError, err.message);
+        return -1;
+    }
+    exceptions = PyImport_ImportModule("kimi._exceptions");
+    models = PyImport_ImportModule("kimi._models");
+    if (exceptions == NULL || models == NULL) {
+        goto done;
+    }
+    if (get_attr(exceptions, "KimiError", &st->KimiError) < 0
+        || get_attr(exceptions, "APIConnectionError",
+                    &st->APIConnectionError) < 0
+        || get_attr(exceptions, "APITimeoutError", &st->APITimeoutError) < 0
+        || get_attr(exceptions, "StreamError", &st->StreamError) < 0
+        || get_attr(exceptions, "_status_error", &st->status_error) < 0
+        || get_attr(models, "KimiObject", &st->object_class) < 0) {
+        goto done;
+    }
+    st->str_nested = PyUnicode_InternFromString("_nested");
+    st->empty_tuple = PyTuple_New(0);
+    if (st->str_nested == NULL || st->empty_tuple == NULL) {
+        goto done;
+    }
+    st->client_type = (PyTypeObject *)PyType_FromModuleAndSpec(
+        module, &kimi_client_spec, NULL);
+    st->stream_type = (PyTypeObject *)PyType_FromModuleAndSpec(
+        module, &kimi_stream_spec, NULL);
+    if (st->client_type == NULL || st->stream_type == NULL) {
+        goto done;
+    }
+    if (PyModule_AddType(module, st->client_type) < 0
+        || PyModule_AddType(module, st->stream_type) < 0) {
+        goto done;
+    }
+    curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
+    if (PyModule_AddStringConstant(module, "curl_version", info->version) < 0
+        || PyModule_AddStringConstant(module, "cjson_version",
+                                      cJSON_Version()) < 0
+        || PyModule_AddIntConstant(module, "MAX_EVENT_DEFAULT",
+                                   (long)KIMI_MAX_EVENT_DEFAULT) < 0
+        || PyModule_AddIntConstant(module, "MAX_BODY_DEFAULT",
+                                   (long)KIMI_MAX_BODY_DEFAULT) < 0) {
+        goto done;
+    }
+    rc = 0;
+done:
+    Py_XDECREF(exceptions);
+    Py_XDECREF(models);
+    return rc;
+}
+
+static int
+core_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    struct module_state *st = PyModule_GetState(module);
+    Py_VISIT(st->client_type);
+    Py_VISIT(st->stream_type);
+    Py_VISIT(st->KimiError);
+    Py_VISIT(st->APIConnectionError);
+    Py_VISIT(st->APITimeoutError);
+    Py_VISIT(st->StreamError);
+    Py_VISIT(st->status_error);
+    Py_VISIT(st->object_class);
+    return 0;
+}
+
+static int
+core_clear(PyObject *module)
+{
+    struct module_state *st = PyModule_GetState(module);
+    Py_CLEAR(st->client_type);
+    Py_CLEAR(st->stream_type);
+    Py_CLEAR(st->KimiError);
+    Py_CLEAR(st->APIConnectionError);
+    Py_CLEAR(st->APITimeoutError);
+    Py_CLEAR(st->StreamError);
+    Py_CLEAR(st->status_error);
+    Py_CLEAR(st->object_class);
+    Py_CLEAR(st->str_nested);
+    Py_CLEAR(st->empty_tuple);
+    kimi_key_cache_clear(st);
+    return 0;
+}
+
+static void
+core_free(void *module)
+{
+    core_clear((PyObject *)module);
+}
+
+static PyModuleDef_Slot core_slots[] = {
+    {Py_mod_exec, core_exec},
+    {0, NULL},
+};
+
+static struct PyModuleDef kimi_core_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "kimi._core",
+    .m_doc = "The C core of kimi: HTTP over libcurl, SSE, JSON over cJSON.",
+    .m_size = sizeof(struct module_state),
+    .m_slots = core_slots,
+    .m_traverse = core_traverse,
+    .m_clear = core_clear,
+    .m_free = core_free,
+};
+
+PyMODINIT_FUNC
+PyInit__core(void)
+{
+    return PyModuleDef_Init(&kimi_core_module);
+}

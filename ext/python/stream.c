@@ -1,0 +1,400 @@
+/* stream.c - the _core.Stream type: one streamed chat completion.
+ *
+ * Iterating pulls one event at a time on the caller's thread: the GIL is
+ * released while the core waits on the network, and signals are checked
+ * between wait slices.  Every event is folded into the assembled reply
+ * (final()).  Closing - exhausted, break + close(), garbage collection or an
+ * error - removes the transfer and returns the lane to the client's pool.
+ */
+#include "binding.h"
+
+#include <string.h>
+
+enum read_mode {
+    READ_CHUNKS,    /* yield chunk objects */
+    READ_TEXT,      /* yield content strings only */
+    READ_DRAIN      /* assemble the reply, yield nothing */
+};
+
+struct stream {
+    PyObject_HEAD
+    struct kimi_transfer transfer;
+    struct kimi_accum accum;
+    struct kimi_lane *lane;         /* NULL once released */
+    struct client *client;          /* strong: owns the lane pool */
+    PyObject *chunk_class;
+    PyObject *completion_class;
+    PyObject *headers;              /* dict, built on first access */
+    long status;
+    int text_mode;
+    int busy;                       /* a thread is reading the stream */
+    int close_requested;            /* close() arrived while busy */
+};
+
+/* Tear down the transfer and give the lane back (idempotent). */
+static void
+stream_release(struct stream *self)
+{
+    if (self->lane == NULL) {
+        return;
+    }
+    kimi_transfer_free(&self->transfer);
+    kimi_pool_checkin(&self->client->pool, self->lane);
+    self->lane = NULL;
+}
+
+static PyObject *
+headers_dict(struct stream *self)
+{
+    if (self->headers == NULL && self->lane != NULL) {
+        self->headers = kimi_headers_dict(&self->transfer);
+    }
+    if (self->headers == NULL) {
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        self->headers = PyDict_New();
+    }
+    return self->headers;
+}
+
+PyObject *
+kimi_stream_open(struct module_state *st, struct client *client,
+                 const struct kimi_request *req, PyObject *chunk_class,
+                 PyObject *completion_class)
+{
+    struct kimi_error err = {0};
+    PyTypeObject *type = st->stream_type;
+    struct stream *self = PyObject_GC_New(struct stream, type);
+    if (self == NULL) {
+        return NULL;
+    }
+    memset(&self->transfer, 0, sizeof(*self) - offsetof(struct stream,
+                                                        transfer));
+    kimi_accum_init(&self->accum, client->max_body);
+    self->client = (struct client *)Py_NewRef(client);
+    self->chunk_class = Py_NewRef(chunk_class);
+    self->completion_class = Py_NewRef(completion_class);
+    PyObject_GC_Track(self);
+
+    if (kimi_pool_checkout(&client->pool, &self->lane, &err) != KIMI_OK) {
+        self->lane = NULL;
+        goto fail;
+    }
+    enum kimi_status status = kimi_transfer_start(
+        &self->transfer, self->lane, client->pool.share, req, &err);
+    if (status == KIMI_OK) {
+        status = kimi_wait(&self->transfer, kimi_transfer_wait_headers,
+                           &err);
+    }
+    if (status == KIMI_ECANCELLED) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    if (status != KIMI_OK) {
+        goto fail;
+    }
+    self->status = self->transfer.status;
+    if (self->status < 200 || self->status >= 300) {
+        status = kimi_wait(&self->transfer, kimi_transfer_read_body, &err);
+        if (status == KIMI_ECANCELLED) {
+            Py_DECREF(self);
+            return NULL;
+        }
+        if (status != KIMI_OK) {
+            goto fail;
+        }
+        kimi_raise_status(st, &self->transfer);
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+fail:
+    kimi_raise(st, &err, 0, NULL);
+    Py_DECREF(self);
+    return NULL;
+}
+
+/* The server's error object, for StreamError.body (new ref or NULL). */
+static PyObject *
+server_error_body(struct module_state *st, struct stream *self)
+{
+    const cJSON *node = self->transfer.server_error;
+    if (node == NULL) {
+        return NULL;
+    }
+    const cJSON *inner = cJSON_GetObjectItemCaseSensitive(node, "error");
+    return kimi_convert(st, inner != NULL ? inner : node,
+                        (PyObject *)&PyDict_Type);
+}
+
+static PyObject *
+raise_stream_error(struct stream *self, const struct kimi_error *err)
+{
+    struct module_state *st = kimi_state_of_type(Py_TYPE(self));
+    PyObject *body = server_error_body(st, self);
+    if (body == NULL && PyErr_Occurred()) {
+        stream_release(self);
+        return NULL;
+    }
+    kimi_raise(st, err, 1, body);
+    Py_XDECREF(body);
+    stream_release(self);
+    return NULL;
+}
+
+/* Read events until one yields a value for mode.
+ *
+ *   loop:
+ *       wait (GIL released) for the next event, a slice at a time
+ *       slice ended: check signals, loop
+ *       [DONE]: release the lane, end (NULL, no exception)
+ *       failure: release the lane, raise
+ *       fold the event into the reply
+ *       chunks: return the chunk object
+ *       text: return its content if it has any, else loop
+ *       drain: loop
+ */
+static PyObject *
+stream_read(struct stream *self, enum read_mode mode)
+{
+    struct module_state *st = kimi_state_of_type(Py_TYPE(self));
+
+    while (self->lane != NULL) {
+        cJSON *event = NULL;
+        struct kimi_error err = {0};
+        enum kimi_status status;
+
+        Py_BEGIN_ALLOW_THREADS
+        status = kimi_transfer_next_event(&self->transfer, KIMI_POLL_MS,
+                                          &event, &err);
+        Py_END_ALLOW_THREADS
+
+        if (self->close_requested) {
+            cJSON_Delete(event);
+            stream_release(self);
+            return NULL;
+        }
+        if (status == KIMI_AGAIN) {
+            if (PyErr_CheckSignals() < 0) {
+                stream_release(self);
+                return NULL;
+            }
+            continue;
+        }
+        if (status == KIMI_DONE) {
+            stream_release(self);
+            return NULL;
+        }
+        if (status != KIMI_OK) {
+            return raise_stream_error(self, &err);
+        }
+        if (kimi_accum_add(&self->accum, event, &err) != KIMI_OK) {
+            cJSON_Delete(event);
+            return raise_stream_error(self, &err);
+        }
+        PyObject *value = NULL;
+        if (mode == READ_CHUNKS) {
+            value = kimi_convert(st, event, self->chunk_class);
+        }
+        else if (mode == READ_TEXT) {
+            const char *text = kimi_chunk_content(event);
+            if (text != NULL && text[0] != '\0') {
+                value = PyUnicode_DecodeUTF8(text, (Py_ssize_t)strlen(text),
+                                             "replace");
+            }
+        }
+        cJSON_Delete(event);
+        if (value != NULL || PyErr_Occurred()) {
+            return value;
+        }
+    }
+    return NULL;
+}
+
+/* Mark the stream busy for one read; RuntimeError if another thread is
+ * already reading it. */
+static int
+enter(struct stream *self)
+{
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "stream: already being read by another thread");
+        return -1;
+    }
+    self->busy = 1;
+    return 0;
+}
+
+static PyObject *
+stream_next(struct stream *self)
+{
+    if (self->lane == NULL) {
+        return NULL;
+    }
+    if (enter(self) < 0) {
+        return NULL;
+    }
+    PyObject *value = stream_read(self, self->text_mode ? READ_TEXT
+                                                        : READ_CHUNKS);
+    self->busy = 0;
+    return value;
+}
+
+static PyObject *
+stream_text(struct stream *self, PyObject *Py_UNUSED(ignored))
+{
+    self->text_mode = 1;
+    return Py_NewRef(self);
+}
+
+static PyObject *
+stream_final(struct stream *self, PyObject *Py_UNUSED(ignored))
+{
+    struct kimi_error err = {0};
+    cJSON *reply = NULL;
+
+    if (self->lane != NULL) {
+        if (enter(self) < 0) {
+            return NULL;
+        }
+        PyObject *none = stream_read(self, READ_DRAIN);
+        self->busy = 0;
+        if (none != NULL || PyErr_Occurred()) {
+            Py_XDECREF(none);
+            return NULL;
+        }
+    }
+    if (kimi_accum_build(&self->accum, &reply, &err) != KIMI_OK) {
+        return kimi_raise(kimi_state_of_type(Py_TYPE(self)), &err, 1, NULL);
+    }
+    PyObject *result = kimi_convert(kimi_state_of_type(Py_TYPE(self)), reply,
+                                    self->completion_class);
+    cJSON_Delete(reply);
+    return result;
+}
+
+static PyObject *
+stream_close(struct stream *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->busy) {
+        self->close_requested = 1;  /* the reading thread tears it down */
+    }
+    else {
+        stream_release(self);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+stream_enter(struct stream *self, PyObject *Py_UNUSED(ignored))
+{
+    return Py_NewRef(self);
+}
+
+static PyObject *
+stream_exit(struct stream *self, PyObject *args)
+{
+    (void)args;
+    return stream_close(self, NULL);
+}
+
+static PyObject *
+stream_get_status(struct stream *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromLong(self->status);
+}
+
+static PyObject *
+stream_get_headers(struct stream *self, void *closure)
+{
+    (void)closure;
+    return Py_XNewRef(headers_dict(self));
+}
+
+static PyObject *
+stream_get_closed(struct stream *self, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(self->lane == NULL);
+}
+
+static int
+stream_traverse(struct stream *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->client);
+    Py_VISIT(self->chunk_class);
+    Py_VISIT(self->completion_class);
+    Py_VISIT(self->headers);
+    return 0;
+}
+
+static int
+stream_clear(struct stream *self)
+{
+    stream_release(self);
+    Py_CLEAR(self->chunk_class);
+    Py_CLEAR(self->completion_class);
+    Py_CLEAR(self->headers);
+    Py_CLEAR(self->client);
+    return 0;
+}
+
+static void
+stream_dealloc(struct stream *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    stream_clear(self);
+    kimi_accum_free(&self->accum);
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type);
+}
+
+static PyMethodDef stream_methods[] = {
+    {"text", (PyCFunction)stream_text, METH_NOARGS,
+     PyDoc_STR("Switch to yielding content strings only; returns the "
+               "stream.")},
+    {"final", (PyCFunction)stream_final, METH_NOARGS,
+     PyDoc_STR("Read what is left and return the assembled "
+               "ChatCompletion.")},
+    {"close", (PyCFunction)stream_close, METH_NOARGS,
+     PyDoc_STR("Abort the transfer and free the connection.")},
+    {"__enter__", (PyCFunction)stream_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)stream_exit, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef stream_getset[] = {
+    {"status_code", (getter)stream_get_status, NULL,
+     PyDoc_STR("HTTP status of the response."), NULL},
+    {"headers", (getter)stream_get_headers, NULL,
+     PyDoc_STR("Response headers (lower-case names)."), NULL},
+    {"closed", (getter)stream_get_closed, NULL,
+     PyDoc_STR("True once the transfer is over and its lane returned."),
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot stream_slots[] = {
+    {Py_tp_dealloc, stream_dealloc},
+    {Py_tp_traverse, stream_traverse},
+    {Py_tp_clear, stream_clear},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, stream_next},
+    {Py_tp_methods, stream_methods},
+    {Py_tp_getset, stream_getset},
+    {Py_tp_doc, "A streamed chat completion: iterate for chunks, text() for "
+                "strings, final() for the assembled reply."},
+    {0, NULL},
+};
+
+PyType_Spec kimi_stream_spec = {
+    .name = "kimi._core.Stream",
+    .basicsize = sizeof(struct stream),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
+             | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = stream_slots,
+};
