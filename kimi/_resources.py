@@ -6,12 +6,13 @@ Each method shapes one request and hands it to the client's request path.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping, overload
 
 from . import _models
 
 if TYPE_CHECKING:
     from ._client import Kimi
+    from ._core import Stream
 
 __all__ = ["Chat", "Completions", "Models", "Users"]
 
@@ -21,6 +22,32 @@ class Completions:
 
     def __init__(self, client: "Kimi") -> None:
         self._client = client
+
+    @overload
+    def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Mapping[str, Any]],
+        stream: Literal[False] = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | None = ...,
+        **params: Any,
+    ) -> _models.ChatCompletion: ...
+
+    @overload
+    def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Mapping[str, Any]],
+        stream: Literal[True],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | None = ...,
+        **params: Any,
+    ) -> "Stream": ...
 
     def create(
         self,
@@ -85,7 +112,9 @@ class Models:
     def __init__(self, client: "Kimi") -> None:
         self._client = client
 
-    def list(self, *, extra_headers: Mapping[str, str] | None = None, timeout: float | None = None) -> Any:
+    def list(
+        self, *, extra_headers: Mapping[str, str] | None = None, timeout: float | None = None
+    ) -> _models.ModelList:
         """The models this key may use, as a ``ModelList`` (iterable)."""
         return self._client._request(
             "GET", "/models", result_class=_models.ModelList, extra_headers=extra_headers, timeout=timeout
@@ -98,7 +127,9 @@ class Users:
     def __init__(self, client: "Kimi") -> None:
         self._client = client
 
-    def balance(self, *, extra_headers: Mapping[str, str] | None = None, timeout: float | None = None) -> Any:
+    def balance(
+        self, *, extra_headers: Mapping[str, str] | None = None, timeout: float | None = None
+    ) -> _models.Balance:
         """The account balance: ``available_balance``, ``voucher_balance``,
         ``cash_balance`` (USD on api.moonshot.ai)."""
         reply = self._client._request(

@@ -1,0 +1,106 @@
+# kimi - build, test, demo and benchmark from a fresh machine.
+#
+#   make demo    stream a Kimi answer (the local server when no MOONSHOT_API_KEY)
+#   make test    C unit tests under ASan/UBSan, then pytest
+#   make bench   benchmarks against openai-python, a stdlib loop and curl
+#
+# Each target installs what it needs: Debian packages (apt-get, as root),
+# a .venv, and the extension built in place.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := libcurl4-openssl-dev libcjson-dev pkg-config gcc make
+CC ?= cc
+CFLAGS_TEST := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 \
+	-fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined -Iext/core
+CORE_SRC := $(filter-out ext/core/http.c ext/core/pool.c,$(wildcard ext/core/*.c))
+CORE_HDR := $(wildcard ext/core/*.h)
+C_TESTS := $(patsubst ext/tests/%.c,ext/tests/bin/%,$(wildcard ext/tests/test_*.c))
+BUILT := $(VENV)/.built
+
+.PHONY: all deps venv build test ctest pytest demo bench valgrind fuzz clean
+
+all: build
+
+deps:
+	@if ! command -v pkg-config >/dev/null 2>&1 \
+	    || ! pkg-config --exists libcurl libcjson \
+	    || ! command -v $(CC) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing $(APT_PACKAGES)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	  else \
+	    echo "kimi needs libcurl, cJSON and pkg-config. Run:"; \
+	    echo "    sudo apt-get install $(APT_PACKAGES)"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+$(PY):
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null \
+	    && $(PYTHON) -m venv $(VENV); \
+	  else echo "run: sudo apt-get install python3-venv"; exit 1; fi; }
+	@$(PY) -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+	@$(PY) -m pip install -q pytest setuptools wheel
+
+venv: $(PY)
+
+# The extension is built in place; a .pth file puts the repo on the venv's
+# path so `$(PY) -m kimi` works from any directory.
+$(BUILT): $(PY) $(wildcard ext/core/*) $(wildcard ext/python/*) setup.py | deps
+	@$(PY) setup.py -q build_ext --inplace
+	@echo "$(CURDIR)" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/kimi-dev.pth"
+	@touch $@
+
+build: deps $(BUILT)
+
+ext/tests/bin/%: ext/tests/%.c $(CORE_SRC) $(CORE_HDR) ext/tests/check.h | deps
+	@mkdir -p ext/tests/bin
+	$(CC) $(CFLAGS_TEST) $< $(CORE_SRC) $$(pkg-config --cflags --libs libcjson) -o $@
+
+ctest: deps $(C_TESTS)
+	@for t in $(C_TESTS); do \
+	  KIMI_VECTORS=$(CURDIR)/../shared/vectors ./$$t || exit 1; \
+	done
+
+pytest: build
+	$(PY) -m pytest -q tests
+
+test: ctest pytest
+
+demo: build
+	@$(PY) -m kimi demo
+
+bench: build
+	@$(PY) -c "import openai" 2>/dev/null || $(PY) -m pip install -q openai
+	$(PY) -m benchmarks
+
+# The C tests once more without sanitizers, under valgrind's memcheck.
+valgrind: deps
+	@mkdir -p ext/tests/bin/vg
+	@for src in $(wildcard ext/tests/test_*.c); do \
+	  b=ext/tests/bin/vg/$$(basename $$src .c); \
+	  $(CC) -std=c11 -D_GNU_SOURCE -g -O1 -Iext/core $$src $(CORE_SRC) \
+	    $$(pkg-config --cflags --libs libcjson) -o $$b || exit 1; \
+	  KIMI_VECTORS=$(CURDIR)/../shared/vectors valgrind -q --error-exitcode=1 \
+	    --leak-check=full ./$$b >/dev/null || exit 1; \
+	done; echo "valgrind: clean"
+
+# libFuzzer targets (clang); FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@mkdir -p ext/tests/bin
+	@for f in $(wildcard ext/tests/fuzz_*.c); do \
+	  b=ext/tests/bin/$$(basename $$f .c); \
+	  clang -g -O1 -fsanitize=fuzzer,address,undefined -Iext/core $$f \
+	    $(CORE_SRC) $$(pkg-config --cflags --libs libcjson) -o $$b || exit 1; \
+	  ./$$b -max_total_time=$(FUZZ_SECONDS) -max_len=4096 || exit 1; \
+	done
+
+clean:
+	rm -rf build ext/tests/bin kimi/*.so $(BUILT)
