@@ -15,7 +15,8 @@ CC ?= cc
 CFLAGS_TEST := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 \
 	-fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined -Iext/core
-CORE_SRC := $(filter-out ext/core/http.c ext/core/pool.c,$(wildcard ext/core/*.c))
+CORE_SRC := $(wildcard ext/core/*.c)
+CORE_LIBS = $$(pkg-config --cflags --libs libcurl libcjson) -lpthread
 CORE_HDR := $(wildcard ext/core/*.h)
 C_TESTS := $(patsubst ext/tests/%.c,ext/tests/bin/%,$(wildcard ext/tests/test_*.c))
 BUILT := $(VENV)/.built
@@ -61,7 +62,7 @@ build: deps $(BUILT)
 
 ext/tests/bin/%: ext/tests/%.c $(CORE_SRC) $(CORE_HDR) ext/tests/check.h | deps
 	@mkdir -p ext/tests/bin
-	$(CC) $(CFLAGS_TEST) $< $(CORE_SRC) $$(pkg-config --cflags --libs libcjson) -o $@
+	$(CC) $(CFLAGS_TEST) $< $(CORE_SRC) $(CORE_LIBS) -o $@
 
 ctest: deps $(C_TESTS)
 	@for t in $(C_TESTS); do \
@@ -86,7 +87,7 @@ valgrind: deps
 	@for src in $(wildcard ext/tests/test_*.c); do \
 	  b=ext/tests/bin/vg/$$(basename $$src .c); \
 	  $(CC) -std=c11 -D_GNU_SOURCE -g -O1 -Iext/core $$src $(CORE_SRC) \
-	    $$(pkg-config --cflags --libs libcjson) -o $$b || exit 1; \
+	    $(CORE_LIBS) -o $$b || exit 1; \
 	  KIMI_VECTORS=$(CURDIR)/../shared/vectors valgrind -q --error-exitcode=1 \
 	    --leak-check=full ./$$b >/dev/null || exit 1; \
 	done; echo "valgrind: clean"
@@ -98,7 +99,7 @@ fuzz: deps
 	@for f in $(wildcard ext/tests/fuzz_*.c); do \
 	  b=ext/tests/bin/$$(basename $$f .c); \
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -Iext/core $$f \
-	    $(CORE_SRC) $$(pkg-config --cflags --libs libcjson) -o $$b || exit 1; \
+	    $(CORE_SRC) $(CORE_LIBS) -o $$b || exit 1; \
 	  ./$$b -max_total_time=$(FUZZ_SECONDS) -max_len=4096 || exit 1; \
 	done
 
