@@ -559,38 +559,60 @@ kimi_transfer_next_event(struct kimi_transfer *t, int poll_ms,
 }
 
 int
+kimi_transfer_next_header(const struct kimi_transfer *t, size_t *pos,
+                          const char **name, size_t *name_len,
+                          const char **value, size_t *value_len)
+{
+    const char *data = t->response_headers.data;
+    size_t len = t->response_headers.len;
+
+    while (*pos < len) {
+        const char *line = data + *pos;
+        const char *eol = memchr(line, '\n', len - *pos);
+        const char *line_end = eol != NULL ? eol : data + len;
+        *pos = (size_t)(line_end - data) + (eol != NULL);
+        const char *colon = memchr(line, ':', (size_t)(line_end - line));
+        if (colon == NULL) {
+            continue;
+        }
+        const char *v = colon + 1;
+        const char *v_end = line_end;
+        while (v < v_end && (*v == ' ' || *v == '\t')) {
+            v++;
+        }
+        while (v_end > v && (v_end[-1] == '\r' || v_end[-1] == ' ')) {
+            v_end--;
+        }
+        *name = line;
+        *name_len = (size_t)(colon - line);
+        *value = v;
+        *value_len = (size_t)(v_end - v);
+        return 1;
+    }
+    return 0;
+}
+
+int
 kimi_transfer_header(const struct kimi_transfer *t, const char *name,
                      char *out, size_t out_size)
 {
-    size_t name_len = strlen(name);
-    const char *p = t->response_headers.data;
-    const char *end = p + t->response_headers.len;
+    size_t want = strlen(name);
+    size_t pos = 0;
+    const char *n;
+    const char *v;
+    size_t n_len;
+    size_t v_len;
 
-    while (p != NULL && p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        const char *line_end = eol != NULL ? eol : end;
-        size_t n = (size_t)(line_end - p);
-        if (n > name_len && p[name_len] == ':'
-            && strncasecmp(p, name, name_len) == 0) {
-            const char *v = p + name_len + 1;
-            while (v < line_end && (*v == ' ' || *v == '\t')) {
-                v++;
-            }
-            const char *v_end = line_end;
-            while (v_end > v && (v_end[-1] == '\r' || v_end[-1] == ' ')) {
-                v_end--;
-            }
-            size_t len = (size_t)(v_end - v);
-            if (out_size > 0) {
-                if (len >= out_size) {
-                    len = out_size - 1;
-                }
-                memcpy(out, v, len);
-                out[len] = '\0';
-            }
-            return 1;
+    while (kimi_transfer_next_header(t, &pos, &n, &n_len, &v, &v_len)) {
+        if (n_len != want || strncasecmp(n, name, want) != 0) {
+            continue;
         }
-        p = eol != NULL ? eol + 1 : NULL;
+        if (out_size > 0) {
+            size_t len = v_len < out_size ? v_len : out_size - 1;
+            memcpy(out, v, len);
+            out[len] = '\0';
+        }
+        return 1;
     }
     return 0;
 }

@@ -106,6 +106,13 @@ KIMI_MUST_CHECK enum kimi_status
 kimi_transfer_next_event(struct kimi_transfer *t, int poll_ms,
                          cJSON **event, struct kimi_error *err);
 
+/* Walk the response headers: *pos starts at 0; each call gives the next
+ * header's name and value (borrowed, not NUL-terminated, value trimmed)
+ * and returns 1, or returns 0 after the last. */
+int kimi_transfer_next_header(const struct kimi_transfer *t, size_t *pos,
+                              const char **name, size_t *name_len,
+                              const char **value, size_t *value_len);
+
 /* Value of the first response header called name (case-insensitive),
  * copied NUL-terminated into out; returns 0 when absent. */
 int kimi_transfer_header(const struct kimi_transfer *t, const char *name,

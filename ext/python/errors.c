@@ -74,44 +74,39 @@ kimi_raise(struct module_state *st, const struct kimi_error *err,
 PyObject *
 kimi_headers_dict(const struct kimi_transfer *t)
 {
+    size_t pos = 0;
+    const char *name;
+    const char *value;
+    size_t name_len;
+    size_t value_len;
     PyObject *dict = PyDict_New();
     if (dict == NULL) {
         return NULL;
     }
-    const char *p = t->response_headers.data;
-    const char *end = p + t->response_headers.len;
-    while (p != NULL && p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        const char *line_end = eol != NULL ? eol : end;
-        const char *colon = memchr(p, ':', (size_t)(line_end - p));
-        if (colon != NULL) {
-            const char *v = colon + 1;
-            const char *v_end = line_end;
-            while (v < v_end && (*v == ' ' || *v == '\t')) {
-                v++;
-            }
-            while (v_end > v && (v_end[-1] == '\r' || v_end[-1] == ' ')) {
-                v_end--;
-            }
-            PyObject *name = PyUnicode_DecodeLatin1(
-                p, (Py_ssize_t)(colon - p), NULL);
-            PyObject *lower = name ? PyObject_CallMethod(name, "lower", NULL)
-                                   : NULL;
-            PyObject *value = PyUnicode_DecodeLatin1(
-                v, (Py_ssize_t)(v_end - v), NULL);
-            int rc = -1;
-            if (lower != NULL && value != NULL) {
-                rc = PyDict_SetDefault(dict, lower, value) ? 0 : -1;
-            }
-            Py_XDECREF(name);
-            Py_XDECREF(lower);
-            Py_XDECREF(value);
-            if (rc < 0) {
-                Py_DECREF(dict);
-                return NULL;
-            }
+    while (kimi_transfer_next_header(t, &pos, &name, &name_len, &value,
+                                     &value_len)) {
+        char lower[128];
+        if (name_len >= sizeof(lower)) {
+            continue;       /* no header of interest is that long */
         }
-        p = eol != NULL ? eol + 1 : NULL;
+        for (size_t i = 0; i < name_len; i++) {
+            lower[i] = (char)tolower((unsigned char)name[i]);
+        }
+        PyObject *key = PyUnicode_DecodeLatin1(lower, (Py_ssize_t)name_len,
+                                               NULL);
+        PyObject *val = PyUnicode_DecodeLatin1(value, (Py_ssize_t)value_len,
+                                               NULL);
+        /* The first of repeated headers wins, as in kimi_transfer_header. */
+        int rc = key != NULL && val != NULL
+                     && PyDict_SetDefault(dict, key, val) != NULL
+                     ? 0
+                     : -1;
+        Py_XDECREF(key);
+        Py_XDECREF(val);
+        if (rc < 0) {
+            Py_DECREF(dict);
+            return NULL;
+        }
     }
     return dict;
 }
