@@ -1,0 +1,93 @@
+"""Canned data the local server answers with: models, balance, usage, error types.
+
+Values follow kimi-api.md (§6 models, §7 balance, §8 error table, §11 usage); they are
+illustrative, not a copy of any live account. Pure data and tiny helpers, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+#: Usage sent when a reply does not give its own (the §11 sample numbers).
+DEFAULT_USAGE: Mapping[str, int] = MappingProxyType(
+    {"prompt_tokens": 120, "completion_tokens": 42, "total_tokens": 162, "cached_tokens": 64}
+)
+
+#: status -> (error.type, typical message), per the kimi-api.md §8 table.
+ERROR_TYPES: Mapping[int, tuple[str, str]] = MappingProxyType(
+    {
+        400: ("invalid_request_error", "Invalid request: the request is malformed"),
+        401: ("invalid_authentication_error", "Invalid Authentication"),
+        403: ("permission_denied_error", "The API you are accessing is not open"),
+        404: ("resource_not_found_error", "Not found the model or Permission denied"),
+        429: (
+            "rate_limit_reached_error",
+            "Your account org-test<ak-test> request reached organization max RPM: 3, "
+            "please try again after 1 seconds",
+        ),
+        500: ("server_error", "Internal server error"),
+        502: ("server_error", "Bad gateway"),
+        503: (
+            "engine_overloaded_error",
+            "The engine is currently overloaded, please try again later",
+        ),
+        504: ("server_error", "Gateway timeout"),
+    }
+)
+
+
+def error_type_for(status: int) -> tuple[str, str]:
+    """The Moonshot (type, message) for an HTTP status, with a fallback per class."""
+    if status in ERROR_TYPES:
+        return ERROR_TYPES[status]
+    if status >= 500:
+        return ("server_error", f"Server error {status}")
+    return ("invalid_request_error", f"Request failed with status {status}")
+
+
+def _model(
+    model_id: str, created: int, context: int, image: bool, video: bool, reasoning: bool
+) -> dict[str, Any]:
+    return {
+        "id": model_id,
+        "object": "model",
+        "created": created,
+        "owned_by": "moonshot",
+        "context_length": context,
+        "supports_image_in": image,
+        "supports_video_in": video,
+        "supports_reasoning": reasoning,
+    }
+
+
+def models_body() -> dict[str, Any]:
+    """The GET /v1/models answer (§6 shape)."""
+    return {
+        "object": "list",
+        "data": [
+            _model("kimi-k2.6", 1776643200, 262144, True, True, True),
+            _model("kimi-k2.5", 1769040000, 262144, True, False, True),
+            _model("kimi-k2-turbo-preview", 1756944000, 262144, False, False, False),
+            _model("kimi-k2-thinking", 1762214400, 262144, False, False, True),
+            _model("moonshot-v1-8k", 1712102400, 8192, False, False, False),
+            _model("moonshot-v1-32k", 1712102400, 32768, False, False, False),
+            _model("moonshot-v1-128k", 1712102400, 131072, False, False, False),
+            _model("moonshot-v1-8k-vision-preview", 1736899200, 8192, True, False, False),
+        ],
+    }
+
+
+def balance_body() -> dict[str, Any]:
+    """The GET /v1/users/me/balance answer (§7 shape)."""
+    return {
+        "code": 0,
+        "data": {
+            "available_balance": 49.58894,
+            "voucher_balance": 46.58893,
+            "cash_balance": 3.00001,
+        },
+        "scode": "0x0",
+        "status": True,
+    }

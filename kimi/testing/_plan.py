@@ -1,0 +1,146 @@
+"""`render()`: turn a `Reply` and the parsed request into a `Plan` of bytes to write.
+
+A Plan is either a Content-Length body or a sequence of pieces sent as HTTP chunks, plus
+how the body ends (cleanly, abruptly, or by stalling). No sockets here; see `_handler.py`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from ._chunks import bulk_pieces, chat_body, chat_events
+from ._replies import BodySpec, BulkSpec, ChatSpec, EchoSpec, NoResponseSpec, RawSpec, Reply
+
+Ending = Literal["end", "abort", "stall"]
+_FRAMING = ("content-length", "transfer-encoding")
+
+
+@dataclass
+class Plan:
+    """Bytes for one response. `body` set: Content-Length; else `pieces` are chunked.
+
+    `delay` seconds pass between pieces. After `limit` pieces (or all of them) the body
+    ends as `ending` says: "end" writes the chunked terminator, "abort" closes the
+    connection without it, "stall" sends nothing more until the server closes.
+    `respond=False` skips the status line and headers too (then only `ending` applies).
+    """
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes | None = None
+    pieces: Iterable[bytes] = ()
+    delay: float = 0.0
+    limit: int | None = None
+    ending: Ending = "end"
+    respond: bool = True
+
+
+def _merge(defaults: list[tuple[str, str]], extra: Mapping[str, str]) -> list[tuple[str, str]]:
+    names = {k.lower() for k in extra}
+    kept = [(k, v) for k, v in defaults if k.lower() not in names]
+    return kept + [(k, v) for k, v in extra.items() if k.lower() not in _FRAMING]
+
+
+def _sse_headers() -> list[tuple[str, str]]:
+    return [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")]
+
+
+def _request_model(request: Any) -> str:
+    if isinstance(request, dict) and isinstance(request.get("model"), str):
+        return str(request["model"])
+    return "kimi-k2.6"
+
+
+def _wants_stream(request: Any) -> bool:
+    return isinstance(request, dict) and request.get("stream") is True
+
+
+def _last_user_text(request: Any) -> str:
+    messages = request.get("messages") if isinstance(request, dict) else None
+    for message in reversed(messages if isinstance(messages, list) else []):
+        if not isinstance(message, dict) or message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, list):
+            texts = [
+                p.get("text", "")
+                for p in content
+                if isinstance(p, dict) and p.get("type") == "text"
+            ]
+            content = " ".join(t for t in texts if isinstance(t, str))
+        if isinstance(content, str) and content.strip():
+            text = " ".join(content.split())
+            return text if len(text) <= 200 else text[:199] + "…"
+    return ""
+
+
+def echo_chat(spec: EchoSpec, request: Any) -> ChatSpec:
+    """The ChatSpec of the default answer for this request."""
+    said = _last_user_text(request)
+    quoted = f"“{said}”" if said else "nothing in particular"
+    reasoning = f"The user asks {quoted}. This is the local test server, so I'll answer briefly."
+    content = (
+        f"You said {quoted}. This answer comes from kimi.testing, a local stand-in for the "
+        "Kimi API, so no tokens were spent. Script replies with server.script() to test "
+        "anything else."
+    )
+    prompt = max(1, len(json.dumps(request, ensure_ascii=False)) // 4)
+    completion = max(1, (len(reasoning) + len(content)) // 4)
+    usage = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+    base = Reply.chat(content=content, reasoning=reasoning, usage=usage).spec
+    assert isinstance(base, ChatSpec)
+    return replace(base, delay=spec.delay, chunk_size=spec.chunk_size)
+
+
+def _chat_plan(spec: ChatSpec, reply: Reply, request: Any) -> Plan:
+    model = spec.model or _request_model(request)
+    if spec.mode == "auto" and not _wants_stream(request):
+        body = json.dumps(chat_body(spec, model), ensure_ascii=False).encode("utf-8")
+        return Plan(200, _merge([("Content-Type", "application/json")], reply.headers), body=body)
+    ending: Ending = "end"
+    limit = None
+    if spec.disconnect_after is not None:
+        ending, limit = "abort", spec.disconnect_after
+    elif spec.stall_after is not None:
+        ending, limit = "stall", spec.stall_after
+    pieces = chat_events(spec, model)
+    return Plan(
+        200,
+        _merge(_sse_headers(), reply.headers),
+        pieces=pieces,
+        delay=spec.delay,
+        limit=limit,
+        ending=ending,
+    )
+
+
+def render(reply: Reply, request: Any) -> Plan:
+    """The Plan for `reply` answering `request` (the parsed JSON body, or None)."""
+    spec = reply.spec
+    if isinstance(spec, EchoSpec):
+        return _chat_plan(echo_chat(spec, request), reply, request)
+    if isinstance(spec, ChatSpec):
+        return _chat_plan(spec, reply, request)
+    if isinstance(spec, BodySpec):
+        return Plan(
+            spec.status,
+            _merge([("Content-Type", spec.content_type)], reply.headers),
+            body=spec.body,
+        )
+    if isinstance(spec, RawSpec):
+        headers = _merge([("Content-Type", spec.content_type)], reply.headers)
+        ending: Ending = "abort" if spec.close else "end"
+        return Plan(spec.status, headers, pieces=spec.chunks, delay=spec.delay, ending=ending)
+    if isinstance(spec, BulkSpec):
+        pieces = bulk_pieces(spec, spec.model or _request_model(request))
+        return Plan(200, _merge(_sse_headers(), reply.headers), pieces=pieces)
+    if isinstance(spec, NoResponseSpec):
+        return Plan(0, [], ending="stall" if spec.stall else "abort", respond=False)
+    raise TypeError(f"render: unknown reply spec {type(spec).__name__}")

@@ -1,0 +1,95 @@
+"""Shared state of one local server: scripts, recorded requests, counters, the stop event.
+
+Read and written by the handler threads and the test's thread; every mutation happens
+under `lock`. The stop event is set by `KimiServer.close()` to end drips and stalls.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from ._replies import Reply
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the server received it.
+
+    `path` includes any query string; `headers` has lower-case names (repeated headers
+    joined with ", "); `json` is the parsed body, or None if it was empty or not JSON.
+    """
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    json: Any
+
+
+class ServerState:
+    """Scripts and records of one server (thread-safe)."""
+
+    def __init__(self, api_key: str | None, default: Reply) -> None:
+        self.api_key = api_key
+        self.default = default
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.requests: list[RecordedRequest] = []
+        self.connections = 0
+        self._chat: deque[Reply] = deque()
+        self._by_path: dict[str, deque[Reply]] = {}
+
+    def record(self, request: RecordedRequest) -> None:
+        with self.lock:
+            self.requests.append(request)
+
+    def count_connection(self) -> None:
+        with self.lock:
+            self.connections += 1
+
+    def script(self, replies: tuple[Reply, ...]) -> None:
+        _check(replies)
+        with self.lock:
+            self._chat.extend(replies)
+
+    def script_for(self, path: str, replies: tuple[Reply, ...]) -> None:
+        _check(replies)
+        with self.lock:
+            self._by_path.setdefault(path, deque()).extend(replies)
+
+    def reset(self, default: Reply) -> None:
+        _check((default,))
+        with self.lock:
+            self._chat.clear()
+            self._by_path.clear()
+            del self.requests[:]
+            self.default = default
+
+    def pending(self) -> int:
+        with self.lock:
+            return len(self._chat) + sum(len(q) for q in self._by_path.values())
+
+    def take_for(self, path: str) -> Reply | None:
+        """The next reply scripted for `path` with `script_for`, if any."""
+        with self.lock:
+            queue = self._by_path.get(path)
+            return queue.popleft() if queue else None
+
+    def take_chat(self) -> Reply:
+        """The next chat reply: `script_for` queue, then `script` queue, then the default."""
+        with self.lock:
+            queue = self._by_path.get("/v1/chat/completions")
+            if queue:
+                return queue.popleft()
+            if self._chat:
+                return self._chat.popleft()
+            return self.default
+
+
+def _check(replies: tuple[Reply, ...]) -> None:
+    for reply in replies:
+        if not isinstance(reply, Reply):
+            raise TypeError(f"script: expected Reply, got {type(reply).__name__}")
