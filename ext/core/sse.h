@@ -5,7 +5,8 @@
  * multi-line data, event/id/retry fields).  Input may be split at any byte,
  * including inside a CRLF pair or a UTF-8 sequence.  Each value byte is
  * copied once, straight from the input into the field it belongs to; no
- * byte is scanned twice.  The data of one event is capped (max_event).
+ * byte is scanned again by a later feed, so the cost is linear in the
+ * input.  The data of one event is capped (max_event).
  *
  * Ownership: the parser owns its buffers; an event handed to the callback
  * borrows them and is valid only during the call.  Not thread-safe.
