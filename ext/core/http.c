@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "chunk.h"
@@ -483,29 +484,34 @@ kimi_transfer_read_body(struct kimi_transfer *t, int poll_ms,
 }
 
 /* A 2xx reply to a streaming request that is not an event stream: a
- * gateway's JSON error, or something else entirely. */
+ * gateway's JSON error, or something else entirely.  Decided once and kept
+ * as the transfer's failure, so asking again gives the same answer. */
 static enum kimi_status
 not_an_event_stream(struct kimi_transfer *t, struct kimi_error *err)
 {
     const cJSON *error_node = NULL;
     const char *end = NULL;
     cJSON *json = NULL;
+    struct kimi_error *failure = &t->failure;
 
     if (t->body.len > 0) {
         json = cJSON_ParseWithLengthOpts(t->body.data, t->body.len, &end, 0);
     }
-    err->http_status = t->status;
-    if (json != NULL && kimi_chunk_check_error(json, &error_node, err)) {
+    if (json != NULL
+        && kimi_chunk_check_error(json, &error_node, failure) != KIMI_OK) {
         t->server_error = json;
-        return KIMI_ESERVER;
     }
-    cJSON_Delete(json);
-    char type[128] = "";
-    kimi_transfer_header(t, "content-type", type, sizeof(type));
-    return kimi_error_set(err, KIMI_EPROTO,
-                          "stream: expected text/event-stream, got "
-                          "\"%s\" (%zu bytes)",
-                          type[0] ? type : "no content type", t->body.len);
+    else {
+        cJSON_Delete(json);
+        char type[128] = "";
+        kimi_transfer_header(t, "content-type", type, sizeof(type));
+        kimi_error_set(failure, KIMI_EPROTO,
+                       "stream: expected text/event-stream, got \"%s\" "
+                       "(%zu bytes)",
+                       type[0] ? type : "no content type", t->body.len);
+    }
+    fail(t, failure->status);
+    return report_failure(t, err);
 }
 
 enum kimi_status
@@ -620,10 +626,12 @@ kimi_transfer_header(const struct kimi_transfer *t, const char *name,
 void
 kimi_transfer_free(struct kimi_transfer *t)
 {
-    if (t->attached) {
+    /* In a forked child the lane is the parent's: removing the handle
+     * would close (and, over TLS, shut down) the parent's connection. */
+    if (t->attached && t->lane->pid == getpid()) {
         curl_multi_remove_handle(t->lane->multi, t->lane->easy);
-        t->attached = 0;
     }
+    t->attached = 0;
     curl_slist_free_all(t->headers);
     t->headers = NULL;
     kimi_buf_free(&t->request_body);

@@ -109,7 +109,10 @@ lane_new(struct kimi_lane **out, struct kimi_error *err)
 
 /* In a forked child the idle lanes hold the parent's sockets and TLS
  * state: forget them without cleanup (the memory is lost, the parent's
- * connections stay intact). */
+ * connections stay intact).  The lock may have been held by a parent
+ * thread at the fork, so the child starts a fresh one.  Called before
+ * taking the lock: a child is expected to make its first call before it
+ * starts threads that share the client. */
 static void
 forget_parent_lanes(struct kimi_pool *pool)
 {
@@ -117,6 +120,7 @@ forget_parent_lanes(struct kimi_pool *pool)
     if (pool->pid == now) {
         return;
     }
+    pthread_mutex_init(&pool->lock, NULL);
     pool->idle = NULL;
     pool->n_idle = 0;
     pool->share = NULL;
@@ -128,8 +132,8 @@ kimi_pool_checkout(struct kimi_pool *pool, struct kimi_lane **lane,
                    struct kimi_error *err)
 {
     struct kimi_lane *found = NULL;
-    pthread_mutex_lock(&pool->lock);
     forget_parent_lanes(pool);
+    pthread_mutex_lock(&pool->lock);
     if (pool->idle != NULL) {
         found = pool->idle;
         pool->idle = found->next;
@@ -153,8 +157,8 @@ kimi_pool_checkin(struct kimi_pool *pool, struct kimi_lane *lane)
     if (lane->pid != getpid()) {
         return;     /* a parent's lane in a forked child: leave it alone */
     }
-    pthread_mutex_lock(&pool->lock);
     forget_parent_lanes(pool);
+    pthread_mutex_lock(&pool->lock);
     if (pool->n_idle < pool->max_idle) {
         lane->next = pool->idle;
         pool->idle = lane;
