@@ -397,6 +397,8 @@ kimi_transfer_start(struct kimi_transfer *t, struct kimi_lane *lane,
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    /* Tearing a transfer down never waits for a DNS lookup to finish. */
+    curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);
     if (share != NULL) {
         curl_easy_setopt(e, CURLOPT_SHARE, share);
     }

@@ -7,6 +7,9 @@
  */
 #include "binding.h"
 
+#include <limits.h>
+#include <math.h>
+
 enum kimi_status
 kimi_wait(struct kimi_transfer *t, kimi_step_fn step, struct kimi_error *err)
 {
@@ -22,6 +25,18 @@ kimi_wait(struct kimi_transfer *t, kimi_step_fn step, struct kimi_error *err)
             return KIMI_ECANCELLED;
         }
     }
+}
+
+/* Seconds to whole milliseconds, at least 1 (0 would mean "no limit" to
+ * the core) and at most INT_MAX. */
+static long
+to_ms(double seconds)
+{
+    double ms = ceil(seconds * 1000.0);
+    if (!(ms >= 1.0)) {
+        return 1;
+    }
+    return ms > (double)INT_MAX ? INT_MAX : (long)ms;
 }
 
 static PyObject *
@@ -163,8 +178,8 @@ client_request(struct client *self, PyObject *args)
         .n_headers = (size_t)n_lines,
         .body = body != Py_None ? PyBytes_AS_STRING(body) : NULL,
         .body_len = body != Py_None ? (size_t)PyBytes_GET_SIZE(body) : 0,
-        .connect_timeout_ms = (long)(connect_timeout * 1000),
-        .idle_timeout_ms = (long)(idle_timeout * 1000),
+        .connect_timeout_ms = to_ms(connect_timeout),
+        .idle_timeout_ms = to_ms(idle_timeout),
         .stream = stream,
         .max_event = self->max_event,
         .max_body = self->max_body,

@@ -82,6 +82,11 @@ member_class(PyObject *cls, PyObject *key, PyObject *nested)
 static PyObject *
 make_instance(struct module_state *st, PyObject *cls, PyObject *dict)
 {
+    if (!PyType_Check(cls) || ((PyTypeObject *)cls)->tp_new == NULL) {
+        PyErr_Format(PyExc_TypeError,
+                     "convert: %R is not an instantiable class", cls);
+        return NULL;
+    }
     PyTypeObject *type = (PyTypeObject *)cls;
     PyObject *obj = type->tp_new(type, st->empty_tuple, NULL);
     if (obj == NULL) {
@@ -101,12 +106,15 @@ convert_object(struct module_state *st, const cJSON *node, PyObject *cls)
     PyObject *nested = NULL;    /* new reference */
     PyObject *result = NULL;
 
-    if (cls == NULL) {
+    if (cls == NULL || cls == Py_None) {
         cls = st->object_class;
     }
     if (cls != (PyObject *)&PyDict_Type) {
         nested = PyObject_GetAttr(cls, st->str_nested);
         if (nested == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+                goto error;
+            }
             PyErr_Clear();
         }
         else if (!PyDict_Check(nested)) {
@@ -123,12 +131,14 @@ convert_object(struct module_state *st, const cJSON *node, PyObject *cls)
         if (key == NULL) {
             goto error;
         }
-        PyObject *child_cls = member_class(cls, key, nested);
+        /* New reference: building the value may run Python code. */
+        PyObject *child_cls = Py_XNewRef(member_class(cls, key, nested));
         if (child_cls == NULL && PyErr_Occurred()) {
             Py_DECREF(key);
             goto error;
         }
         PyObject *value = kimi_convert(st, child, child_cls);
+        Py_XDECREF(child_cls);
         if (value == NULL) {
             Py_DECREF(key);
             goto error;
@@ -189,7 +199,12 @@ kimi_convert(struct module_state *st, const cJSON *node, PyObject *cls)
         Py_LeaveRecursiveCall();
         return obj;
     case cJSON_Array:
-        return convert_array(st, node, cls);
+        if (Py_EnterRecursiveCall(" while converting a JSON array")) {
+            return NULL;
+        }
+        PyObject *list = convert_array(st, node, cls);
+        Py_LeaveRecursiveCall();
+        return list;
     case cJSON_Number:
         return convert_number(node);
     case cJSON_True:

@@ -50,11 +50,19 @@ kimi_raise(struct module_state *st, const struct kimi_error *err,
     PyObject *cls = class_for(st, err->status, in_stream);
     const char *message = err->message[0] ? err->message
                                           : kimi_strerror(err->status);
-    if (cls == PyExc_MemoryError || cls == PyExc_ValueError) {
-        PyErr_SetString(cls, message);
+    /* The server's text may be cut inside a character or not UTF-8. */
+    PyObject *text = PyUnicode_DecodeUTF8(message, (Py_ssize_t)strlen(message),
+                                          "replace");
+    if (text == NULL) {
         return NULL;
     }
-    PyObject *exc = PyObject_CallFunction(cls, "s", message);
+    if (cls == PyExc_MemoryError || cls == PyExc_ValueError) {
+        PyErr_SetObject(cls, text);
+        Py_DECREF(text);
+        return NULL;
+    }
+    PyObject *exc = PyObject_CallOneArg(cls, text);
+    Py_DECREF(text);
     if (exc == NULL) {
         return NULL;
     }

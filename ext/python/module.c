@@ -8,11 +8,12 @@
 
 static struct PyModuleDef kimi_core_module;
 
+/* The binding's types are not subclassable, so a type's own module is
+ * the right one (PyType_GetModuleState exists since 3.9). */
 struct module_state *
 kimi_state_of_type(PyTypeObject *type)
 {
-    PyObject *module = PyType_GetModuleByDef(type, &kimi_core_module);
-    return (struct module_state *)PyModule_GetState(module);
+    return (struct module_state *)PyType_GetModuleState(type);
 }
 
 static int

@@ -43,21 +43,6 @@ stream_release(struct stream *self)
     self->lane = NULL;
 }
 
-static PyObject *
-headers_dict(struct stream *self)
-{
-    if (self->headers == NULL && self->lane != NULL) {
-        self->headers = kimi_headers_dict(&self->transfer);
-    }
-    if (self->headers == NULL) {
-        if (PyErr_Occurred()) {
-            return NULL;
-        }
-        self->headers = PyDict_New();
-    }
-    return self->headers;
-}
-
 PyObject *
 kimi_stream_open(struct module_state *st, struct client *client,
                  const struct kimi_request *req, PyObject *chunk_class,
@@ -75,7 +60,8 @@ kimi_stream_open(struct module_state *st, struct client *client,
     self->client = (struct client *)Py_NewRef(client);
     self->chunk_class = Py_NewRef(chunk_class);
     self->completion_class = Py_NewRef(completion_class);
-    PyObject_GC_Track(self);
+    /* Tracked only once fully open: while the GIL is released below, no
+     * other thread may reach (and close) a half-built stream through gc. */
 
     if (kimi_pool_checkout(&client->pool, &self->lane, &err) != KIMI_OK) {
         self->lane = NULL;
@@ -108,6 +94,13 @@ kimi_stream_open(struct module_state *st, struct client *client,
         Py_DECREF(self);
         return NULL;
     }
+    /* Built now, while no other thread can touch the header buffer. */
+    self->headers = kimi_headers_dict(&self->transfer);
+    if (self->headers == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    PyObject_GC_Track(self);
     return (PyObject *)self;
 fail:
     kimi_raise(st, &err, 0, NULL);
@@ -310,7 +303,7 @@ static PyObject *
 stream_get_headers(struct stream *self, void *closure)
 {
     (void)closure;
-    return Py_XNewRef(headers_dict(self));
+    return Py_NewRef(self->headers);
 }
 
 static PyObject *
