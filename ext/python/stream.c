@@ -20,6 +20,7 @@ struct stream {
     PyObject_HEAD
     struct kimi_transfer transfer;
     struct kimi_accum accum;
+    struct kimi_error assembly;     /* why final() cannot be built, if so */
     struct kimi_lane *lane;         /* NULL once released */
     struct client *client;          /* strong: owns the lane pool */
     PyObject *chunk_class;
@@ -182,9 +183,16 @@ stream_read(struct stream *self, enum read_mode mode)
         if (status != KIMI_OK) {
             return raise_stream_error(self, &err);
         }
-        if (kimi_accum_add(&self->accum, event, &err) != KIMI_OK) {
-            cJSON_Delete(event);
-            return raise_stream_error(self, &err);
+        /* A reply too big to assemble does not stop the chunks: only
+         * final() reports it.  A malformed chunk does stop them. */
+        if (self->assembly.status == KIMI_OK
+            && kimi_accum_add(&self->accum, event, &err) != KIMI_OK) {
+            if (err.status != KIMI_ETOOBIG) {
+                cJSON_Delete(event);
+                return raise_stream_error(self, &err);
+            }
+            self->assembly = err;
+            kimi_accum_free(&self->accum);
         }
         PyObject *value = NULL;
         if (mode == READ_CHUNKS) {
@@ -257,6 +265,14 @@ stream_final(struct stream *self, PyObject *Py_UNUSED(ignored))
             Py_XDECREF(none);
             return NULL;
         }
+    }
+    if (self->assembly.status != KIMI_OK) {
+        err = self->assembly;
+        kimi_error_set(&err, err.status,
+                       "final: the reply is too big to assemble "
+                       "(max_body_bytes): %.400s",
+                       self->assembly.message);
+        return kimi_raise(kimi_state_of_type(Py_TYPE(self)), &err, 1, NULL);
     }
     if (kimi_accum_build(&self->accum, &reply, &err) != KIMI_OK) {
         return kimi_raise(kimi_state_of_type(Py_TYPE(self)), &err, 1, NULL);
