@@ -9,9 +9,15 @@ pickles to its configuration, never to live connections.
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
 
-from . import _core, _models
+# typing is only for type checkers: importing it would double kimi's import
+# time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Mapping
+
+
+from . import _core
 from ._exceptions import APIConnectionError, APIStatusError, KimiError
 from ._resources import Chat, Models, Users
 from ._version import __version__

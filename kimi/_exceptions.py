@@ -19,7 +19,11 @@ request or trace id) and never the API key.
 
 from __future__ import annotations
 
-from typing import Any
+# typing is only for type checkers: importing it would double kimi's import
+# time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "KimiError",

@@ -9,7 +9,11 @@ as None.  ``to_dict()`` gives the plain JSON data back.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterator
+# typing is only for type checkers: importing it would double kimi's import
+# time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, ClassVar, Iterator
 
 __all__ = [
     "KimiObject",

@@ -6,13 +6,20 @@ Each method shapes one request and hands it to the client's request path.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping, overload
-
 from . import _models
 
+# typing is only for type checkers: importing it would double kimi's import
+# time.  At run time each @overload stub is simply replaced by the next def.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Iterable, Literal, Mapping, overload
+
     from ._client import Kimi
     from ._core import Stream
+else:
+
+    def overload(func):  # noqa: D103
+        return func
 
 __all__ = ["Chat", "Completions", "Models", "Users"]
 
@@ -74,7 +81,7 @@ class Completions:
         """
         if not isinstance(model, str) or not model:
             raise ValueError("chat.completions.create: model must be a non-empty str")
-        if isinstance(messages, (str, bytes)) or not isinstance(messages, Iterable):
+        if isinstance(messages, (str, bytes, dict)) or not hasattr(messages, "__iter__"):
             raise TypeError("chat.completions.create: messages must be a list of message dicts")
         messages = list(messages)
         if not messages:
