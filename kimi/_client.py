@@ -177,6 +177,7 @@ class Kimi:
                     method, url, headers, payload, stream, wait, wait, result_class, chunk_class
                 )
             except APIStatusError as exc:
+                exc._redact(self.__api_key)   # a 401 may echo the key back
                 if attempt >= self.max_retries or not _should_retry(exc):
                     raise
                 delay = _retry_delay(attempt, exc.retry_after)

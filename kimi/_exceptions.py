@@ -47,6 +47,40 @@ class KimiError(Exception):
         super().__init__(message)
         self.message = message
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle by state, not by constructor arguments, so errors raised in
+        # process-pool, Dask or Ray workers travel back whole.
+        return (_restore, (type(self), self.args, self.__dict__))
+
+    def _redact(self, secret: str) -> None:
+        """Replace a secret the server echoed (an API key) everywhere in the
+        exception's text and body."""
+        self.args = tuple(_scrub(a, secret) for a in self.args)
+        for name, value in list(self.__dict__.items()):
+            self.__dict__[name] = _scrub(value, secret)
+
+
+_REDACTED = "<redacted>"
+
+
+def _scrub(value: Any, secret: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(secret, _REDACTED)
+    if isinstance(value, bytes):
+        return value.replace(secret.encode(), _REDACTED.encode())
+    if isinstance(value, dict):
+        return {k: _scrub(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, secret) for v in value]
+    return value
+
+
+def _restore(cls: type, args: tuple[Any, ...], state: dict[str, Any]) -> "KimiError":
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, *args)
+    exc.__dict__.update(state)
+    return exc
+
 
 class APIConnectionError(KimiError):
     """No valid response came: DNS, connect, TLS, a reset, a bad body."""

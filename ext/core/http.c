@@ -545,9 +545,14 @@ kimi_transfer_next_event(struct kimi_transfer *t, int poll_ms,
             }
             if (t->result != CURLE_OK) {
                 /* A broken stream, with libcurl's reason attached. */
-                (void)transport_error(t, "stream cut off", err);
-                err->status = KIMI_ETRUNCATED;
-                return KIMI_ETRUNCATED;
+                (void)transport_error(t, "libcurl", err);
+                char reason[KIMI_ERROR_MESSAGE_MAX];
+                snprintf(reason, sizeof(reason), "%s", err->message);
+                return kimi_error_set(err, KIMI_ETRUNCATED,
+                                      "stream: the connection broke after "
+                                      "%zu bytes, before data: [DONE] "
+                                      "(%.300s)",
+                                      t->body_bytes, reason);
             }
             err->http_status = t->status;
             err->offset = t->body_bytes;

@@ -25,7 +25,8 @@ struct stream {
     struct client *client;          /* strong: owns the lane pool */
     PyObject *chunk_class;
     PyObject *completion_class;
-    PyObject *headers;              /* dict, built on first access */
+    PyObject *headers;              /* dict, built when the stream opens */
+    PyObject *failure;              /* the exception that ended it, if any */
     long status;
     int text_mode;
     int busy;                       /* a thread is reading the stream */
@@ -134,6 +135,15 @@ raise_stream_error(struct stream *self, const struct kimi_error *err)
     kimi_raise(st, err, 1, body);
     Py_XDECREF(body);
     stream_release(self);
+    /* Keep the exception: final() raises it again rather than passing a
+     * broken reply off as complete. */
+    PyObject *type = NULL;
+    PyObject *value = NULL;
+    PyObject *traceback = NULL;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyErr_NormalizeException(&type, &value, &traceback);
+    Py_XSETREF(self->failure, Py_XNewRef(value));
+    PyErr_Restore(type, value, traceback);
     return NULL;
 }
 
@@ -266,6 +276,10 @@ stream_final(struct stream *self, PyObject *Py_UNUSED(ignored))
             return NULL;
         }
     }
+    if (self->failure != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(self->failure), self->failure);
+        return NULL;
+    }
     if (self->assembly.status != KIMI_OK) {
         err = self->assembly;
         kimi_error_set(&err, err.status,
@@ -337,6 +351,7 @@ stream_traverse(struct stream *self, visitproc visit, void *arg)
     Py_VISIT(self->chunk_class);
     Py_VISIT(self->completion_class);
     Py_VISIT(self->headers);
+    Py_VISIT(self->failure);
     return 0;
 }
 
@@ -347,6 +362,7 @@ stream_clear(struct stream *self)
     Py_CLEAR(self->chunk_class);
     Py_CLEAR(self->completion_class);
     Py_CLEAR(self->headers);
+    Py_CLEAR(self->failure);
     Py_CLEAR(self->client);
     return 0;
 }
