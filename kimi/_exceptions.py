@@ -75,7 +75,7 @@ def _scrub(value: Any, secret: str) -> Any:
     return value
 
 
-def _restore(cls: type, args: tuple[Any, ...], state: dict[str, Any]) -> "KimiError":
+def _restore(cls: "type[KimiError]", args: tuple[Any, ...], state: dict[str, Any]) -> "KimiError":
     exc = cls.__new__(cls)
     Exception.__init__(exc, *args)
     exc.__dict__.update(state)
