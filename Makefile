@@ -21,7 +21,7 @@ CORE_HDR := $(wildcard ext/core/*.h)
 C_TESTS := $(patsubst ext/tests/%.c,ext/tests/bin/%,$(wildcard ext/tests/test_*.c))
 BUILT := $(VENV)/.built
 
-.PHONY: all deps venv build test ctest pytest demo bench valgrind fuzz clean
+.PHONY: all deps venv build test ctest pytest test-asan demo bench valgrind fuzz clean
 
 all: build
 
@@ -80,6 +80,17 @@ demo: build
 bench: build
 	@$(PY) -c "import openai" 2>/dev/null || $(PY) -m pip install -q openai
 	$(PY) -m benchmarks
+
+# The pytest suite against the extension built with ASan and UBSan.
+ASAN_RT = $$($(CC) -print-file-name=libasan.so):$$($(CC) -print-file-name=libubsan.so)
+test-asan: build
+	@rm -rf build/asan && mkdir -p build/asan && cp -r kimi build/asan/ \
+	  && rm -f build/asan/kimi/*.so
+	@KIMI_SANITIZE=1 $(PY) setup.py -q build_ext --force \
+	  --build-lib build/asan --build-temp build/asan-tmp
+	cd build/asan && LD_PRELOAD=$(ASAN_RT) ASAN_OPTIONS=detect_leaks=0 \
+	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 PYTHONPATH=. \
+	  $(CURDIR)/$(PY) -m pytest -q -p no:cacheprovider $(CURDIR)/tests
 
 # The C tests once more without sanitizers, under valgrind's memcheck.
 valgrind: deps
