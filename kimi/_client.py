@@ -174,7 +174,7 @@ class Kimi:
         while True:
             try:
                 return self._core().request(
-                    method, url, headers, payload, stream, wait, wait, result_class, chunk_class
+                    method, url, headers, payload, stream, wait, wait, result_class, chunk_class, self.__api_key
                 )
             except APIStatusError as exc:
                 exc._redact(self.__api_key)   # a 401 may echo the key back

@@ -25,6 +25,7 @@ class Client:
         connect_timeout: float,
         result_class: type | None,
         chunk_class: type | None,
+        secret: str | None,
         /,
     ) -> Any: ...
 

@@ -764,7 +764,17 @@ kimi_chunk_content(const cJSON *chunk)
     if (!cJSON_IsArray(choices)) {
         return NULL;
     }
-    return string_member(member(choices->child, "delta"), "content");
+    /* The first choice (index 0): with n > 1 a chunk may carry another. */
+    long position = 0;
+    for (const cJSON *choice = choices->child; choice != NULL;
+         choice = choice->next, position++) {
+        const cJSON *index = member(choice, "index");
+        long at = cJSON_IsNumber(index) ? (long)index->valuedouble : position;
+        if (at == 0) {
+            return string_member(member(choice, "delta"), "content");
+        }
+    }
+    return NULL;
 }
 
 /* A JSON value that a lenient reader would treat as set. */

@@ -70,8 +70,8 @@ KIMI_MUST_CHECK enum kimi_status kimi_accum_build(const struct kimi_accum *acc,
 
 void kimi_accum_free(struct kimi_accum *acc);
 
-/* choices[0].delta.content of a chunk (borrowed), or NULL when absent,
- * null or not a string. */
+/* delta.content of the chunk's choice with index 0 (borrowed), or NULL
+ * when there is none or it is null or not a string. */
 const char *kimi_chunk_content(const cJSON *chunk);
 
 /* If the chunk is an error object ({"error": {...}} or {"error": "..."}

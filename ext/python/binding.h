@@ -88,7 +88,8 @@ enum kimi_status kimi_wait(struct kimi_transfer *t, kimi_step_fn step,
 extern PyType_Spec kimi_stream_spec;
 PyObject *kimi_stream_open(struct module_state *st, struct client *client,
                            const struct kimi_request *req,
-                           PyObject *chunk_class, PyObject *completion_class);
+                           PyObject *chunk_class, PyObject *completion_class,
+                           PyObject *secret);
 
 /* client.c */
 extern PyType_Spec kimi_client_spec;

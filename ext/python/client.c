@@ -136,7 +136,8 @@ parse_body(struct module_state *st, const struct kimi_transfer *t,
 }
 
 /* request(method, url, headers, body, stream, idle_timeout,
- *         connect_timeout, result_class, chunk_class) */
+ *         connect_timeout, result_class, chunk_class, secret)
+ * secret (str or None) is redacted from a stream's errors. */
 static PyObject *
 client_request(struct client *self, PyObject *args)
 {
@@ -149,6 +150,7 @@ client_request(struct client *self, PyObject *args)
     double connect_timeout = 0;
     PyObject *result_class = NULL;
     PyObject *chunk_class = NULL;
+    PyObject *secret = NULL;
     const char **lines = NULL;
     Py_ssize_t n_lines = 0;
     struct kimi_lane *lane = NULL;
@@ -158,10 +160,10 @@ client_request(struct client *self, PyObject *args)
     struct module_state *st = kimi_state_of_type(Py_TYPE(self));
 
     memset(&t, 0, sizeof(t));
-    if (!PyArg_ParseTuple(args, "ssO!OpddOO:request", &method, &url,
+    if (!PyArg_ParseTuple(args, "ssO!OpddOOO:request", &method, &url,
                           &PyTuple_Type, &headers, &body, &stream,
                           &idle_timeout, &connect_timeout, &result_class,
-                          &chunk_class)) {
+                          &chunk_class, &secret)) {
         return NULL;
     }
     if (body != Py_None && !PyBytes_Check(body)) {
@@ -185,7 +187,8 @@ client_request(struct client *self, PyObject *args)
         .max_body = self->max_body,
     };
     if (stream) {
-        result = kimi_stream_open(st, self, &req, chunk_class, result_class);
+        result = kimi_stream_open(st, self, &req, chunk_class, result_class,
+                                  secret);
         goto done;
     }
     if (kimi_pool_checkout(&self->pool, &lane, &err) != KIMI_OK) {
@@ -228,7 +231,7 @@ client_idle_lanes(struct client *self, void *closure)
 static PyMethodDef client_methods[] = {
     {"request", (PyCFunction)client_request, METH_VARARGS,
      PyDoc_STR("request(method, url, headers, body, stream, idle_timeout, "
-               "connect_timeout, result_class, chunk_class)\n"
+               "connect_timeout, result_class, chunk_class, secret)\n"
                "Send one HTTP request; return the parsed body, or a Stream.")},
     {NULL, NULL, 0, NULL},
 };

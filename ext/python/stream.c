@@ -27,6 +27,7 @@ struct stream {
     PyObject *completion_class;
     PyObject *headers;              /* dict, built when the stream opens */
     PyObject *failure;              /* the exception that ended it, if any */
+    PyObject *secret;               /* str redacted from its errors, or None */
     long status;
     int text_mode;
     int busy;                       /* a thread is reading the stream */
@@ -48,7 +49,7 @@ stream_release(struct stream *self)
 PyObject *
 kimi_stream_open(struct module_state *st, struct client *client,
                  const struct kimi_request *req, PyObject *chunk_class,
-                 PyObject *completion_class)
+                 PyObject *completion_class, PyObject *secret)
 {
     struct kimi_error err = {0};
     PyTypeObject *type = st->stream_type;
@@ -62,6 +63,7 @@ kimi_stream_open(struct module_state *st, struct client *client,
     self->client = (struct client *)Py_NewRef(client);
     self->chunk_class = Py_NewRef(chunk_class);
     self->completion_class = Py_NewRef(completion_class);
+    self->secret = Py_NewRef(secret);
     /* Tracked only once fully open: while the GIL is released below, no
      * other thread may reach (and close) a half-built stream through gc. */
 
@@ -142,6 +144,15 @@ raise_stream_error(struct stream *self, const struct kimi_error *err)
     PyObject *traceback = NULL;
     PyErr_Fetch(&type, &value, &traceback);
     PyErr_NormalizeException(&type, &value, &traceback);
+    if (value != NULL && self->secret != NULL && self->secret != Py_None) {
+        /* A server may echo the API key in an error event. */
+        PyObject *done = PyObject_CallMethod(value, "_redact", "O",
+                                             self->secret);
+        if (done == NULL) {
+            PyErr_Clear();
+        }
+        Py_XDECREF(done);
+    }
     Py_XSETREF(self->failure, Py_XNewRef(value));
     PyErr_Restore(type, value, traceback);
     return NULL;
@@ -352,6 +363,7 @@ stream_traverse(struct stream *self, visitproc visit, void *arg)
     Py_VISIT(self->completion_class);
     Py_VISIT(self->headers);
     Py_VISIT(self->failure);
+    Py_VISIT(self->secret);
     return 0;
 }
 
@@ -363,6 +375,7 @@ stream_clear(struct stream *self)
     Py_CLEAR(self->completion_class);
     Py_CLEAR(self->headers);
     Py_CLEAR(self->failure);
+    Py_CLEAR(self->secret);
     Py_CLEAR(self->client);
     return 0;
 }

@@ -1072,6 +1072,12 @@ test_chunk_content_for_any_shape(void)
                      NULL));
     CHECK(content_is("\"choices\"", NULL));
     CHECK(kimi_chunk_content(NULL) == NULL);
+    /* With n > 1, only the choice with index 0 counts. */
+    CHECK(content_is("{\"choices\":[{\"index\":1,\"delta\":{\"content\":"
+                     "\"B\"}}]}", NULL));
+    CHECK(content_is("{\"choices\":[{\"index\":1,\"delta\":{\"content\":"
+                     "\"B\"}},{\"index\":0,\"delta\":{\"content\":"
+                     "\"A\"}}]}", "A"));
 }
 
 /* ---- kimi_chunk_check_error ---- */
