@@ -25,15 +25,6 @@ REPO = Path(__file__).resolve().parent.parent
 VECTORS = REPO.parent / "shared" / "vectors"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _loopback_without_proxy() -> Iterator[None]:
-    """libcurl honours http_proxy and friends; loopback traffic must never go through one."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("NO_PROXY", "no_proxy"):
-            patch.setenv(name, "127.0.0.1,localhost,::1")
-        yield
-
-
 @pytest.fixture(scope="session")
 def server() -> Iterator[KimiServer]:
     with KimiServer(api_key=KEY, delay=0) as srv:

@@ -413,3 +413,15 @@ def test_package_ships_type_information():
     package = Path(kimi.__file__).parent
     assert (package / "py.typed").exists()
     assert (package / "_core.pyi").exists()
+
+
+def test_loopback_never_goes_through_a_configured_proxy(client, server, monkeypatch):
+    # A proxy that refuses every connection: a request sent to it would fail.
+    dead_proxy = f"http://127.0.0.1:{closed_port()}"
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, dead_proxy)
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    server.script(Reply.chat("direct"))
+    reply = create(client)
+    assert reply.choices[0].message.content == "direct"

@@ -7,6 +7,7 @@
 #include "http.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -353,6 +354,33 @@ report_failure(const struct kimi_transfer *t, struct kimi_error *err)
 
 /* ---- public steps ----------------------------------------------------- */
 
+/* libcurl honours http_proxy and friends; loopback (the local test server,
+ * a gateway on this machine) never goes through one.  Setting
+ * CURLOPT_NOPROXY replaces the no_proxy variable, so it is kept. */
+static enum kimi_status
+set_no_proxy(struct kimi_transfer *t, CURL *e, struct kimi_error *err)
+{
+    static const char loopback[] = "localhost,127.0.0.1,::1";
+    const char *env = getenv("no_proxy");
+    if (env == NULL || env[0] == '\0') {
+        env = getenv("NO_PROXY");
+    }
+    enum kimi_status st = KIMI_OK;
+    if (env != NULL && env[0] != '\0') {
+        st = kimi_buf_append(&t->no_proxy, env, strlen(env), err);
+        if (st == KIMI_OK) {
+            st = kimi_buf_putc(&t->no_proxy, ',', err);
+        }
+    }
+    if (st == KIMI_OK) {
+        st = kimi_buf_append(&t->no_proxy, loopback, sizeof(loopback), err);
+    }
+    if (st == KIMI_OK) {
+        curl_easy_setopt(e, CURLOPT_NOPROXY, t->no_proxy.data);
+    }
+    return st;
+}
+
 enum kimi_status
 kimi_transfer_start(struct kimi_transfer *t, struct kimi_lane *lane,
                     CURLSH *share, const struct kimi_request *req,
@@ -364,6 +392,7 @@ kimi_transfer_start(struct kimi_transfer *t, struct kimi_lane *lane,
     t->max_body = req->max_body ? req->max_body : KIMI_MAX_BODY_DEFAULT;
     t->idle_timeout_ms = req->idle_timeout_ms;
     kimi_buf_init(&t->request_body, 0);
+    kimi_buf_init(&t->no_proxy, 0);
     kimi_buf_init(&t->response_headers, KIMI_MAX_HEADERS);
     kimi_buf_init(&t->body, 0);
     kimi_sse_init(&t->sse, req->max_event);
@@ -401,6 +430,10 @@ kimi_transfer_start(struct kimi_transfer *t, struct kimi_lane *lane,
     curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);
     if (share != NULL) {
         curl_easy_setopt(e, CURLOPT_SHARE, share);
+    }
+    enum kimi_status proxy_st = set_no_proxy(t, e, err);
+    if (proxy_st != KIMI_OK) {
+        return proxy_st;
     }
 
     if (strcmp(req->method, "GET") == 0) {
@@ -642,6 +675,7 @@ kimi_transfer_free(struct kimi_transfer *t)
     curl_slist_free_all(t->headers);
     t->headers = NULL;
     kimi_buf_free(&t->request_body);
+    kimi_buf_free(&t->no_proxy);
     kimi_buf_free(&t->response_headers);
     kimi_buf_free(&t->body);
     kimi_sse_free(&t->sse);

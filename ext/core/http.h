@@ -53,6 +53,7 @@ struct kimi_transfer {
     struct kimi_lane *lane;         /* borrowed from the pool */
     struct curl_slist *headers;
     struct kimi_buf request_body;
+    struct kimi_buf no_proxy;       /* the user's no_proxy plus loopback */
     int stream;
     size_t max_body;
     long idle_timeout_ms;
