@@ -1,7 +1,7 @@
 /* http.c - one HTTP exchange over libcurl's multi interface.
  *
  * The libcurl callbacks here are pure C: they record headers, collect a
- * body, or feed the SSE parser and queue parsed events.  Nothing in this
+ * body, or feed the SSE parser and queue its events.  Nothing in this
  * file knows about Python.
  */
 #include "http.h"
@@ -36,50 +36,53 @@ is_success(long status)
 
 /* ---- event queue ------------------------------------------------------ */
 
+struct kimi_event_entry {
+    size_t data_len;
+    size_t offset;              /* body bytes received when it completed */
+    int is_error_event;         /* it came as "event: error" */
+};
+
 static enum kimi_status
-queue_push(struct kimi_event_queue *q, cJSON *item, struct kimi_error *err)
+queue_push(struct kimi_event_queue *q, const struct kimi_sse_event *ev,
+           size_t offset, struct kimi_error *err)
 {
-    if (q->head + q->len == q->cap) {
-        if (q->head > 0) {
-            memmove(q->items, q->items + q->head, q->len * sizeof(cJSON *));
-            q->head = 0;
-        }
-        else {
-            size_t cap = q->cap ? q->cap * 2 : 16;
-            cJSON **items = kimi_realloc(q->items, cap * sizeof(cJSON *));
-            if (items == NULL) {
-                return kimi_error_set(err, KIMI_ENOMEM,
-                                      "queue event: out of memory");
-            }
-            q->items = items;
-            q->cap = cap;
-        }
+    struct kimi_event_entry entry = {
+        .data_len = ev->data_len,
+        .offset = offset,
+        .is_error_event = ev->type_len == 5
+                          && memcmp(ev->type, "error", 5) == 0,
+    };
+    size_t before = q->bytes.len;
+    enum kimi_status st = kimi_buf_append(&q->bytes, (const char *)&entry,
+                                          sizeof(entry), err);
+    if (st == KIMI_OK) {
+        st = kimi_buf_append(&q->bytes, ev->data, ev->data_len, err);
     }
-    q->items[q->head + q->len] = item;
+    if (st != KIMI_OK) {
+        q->bytes.len = before;
+        return st;
+    }
     q->len++;
     return KIMI_OK;
 }
 
-static cJSON *
-queue_pop(struct kimi_event_queue *q)
+/* The next entry; its data stays valid until the queue is next changed. */
+static const char *
+queue_pop(struct kimi_event_queue *q, struct kimi_event_entry *entry)
 {
-    cJSON *item = q->items[q->head];
-    q->head++;
+    memcpy(entry, q->bytes.data + q->head, sizeof(*entry));
+    const char *data = q->bytes.data + q->head + sizeof(*entry);
+    q->head += sizeof(*entry) + entry->data_len;
     q->len--;
-    if (q->len == 0) {
-        q->head = 0;
-    }
-    return item;
+    return data;
 }
 
 static void
-queue_free(struct kimi_event_queue *q)
+queue_clear(struct kimi_event_queue *q)
 {
-    for (size_t i = 0; i < q->len; i++) {
-        cJSON_Delete(q->items[q->head + i]);
-    }
-    kimi_free(q->items);
-    memset(q, 0, sizeof(*q));
+    kimi_buf_clear(&q->bytes);
+    q->head = 0;
+    q->len = 0;
 }
 
 /* ---- libcurl callbacks ------------------------------------------------ */
@@ -144,13 +147,11 @@ fail(struct kimi_transfer *t, enum kimi_status st)
     return st;
 }
 
-/* One SSE event: [DONE], a keep-alive, an error, or a chunk to queue. */
+/* One SSE event: [DONE], a keep-alive, or an event to queue. */
 static enum kimi_status
 on_event(void *ctx, const struct kimi_sse_event *ev, struct kimi_error *err)
 {
     struct kimi_transfer *t = ctx;
-    const char *end = NULL;
-    const cJSON *error_node = NULL;
 
     if (t->done) {
         return KIMI_OK;
@@ -162,31 +163,7 @@ on_event(void *ctx, const struct kimi_sse_event *ev, struct kimi_error *err)
     if (ev->data_len == 0) {
         return KIMI_OK;
     }
-    cJSON *json = cJSON_ParseWithLengthOpts(ev->data, ev->data_len, &end, 0);
-    if (ev->type_len == 5 && memcmp(ev->type, "error", 5) == 0) {
-        t->server_error = json;
-        err->offset = t->body_bytes;
-        return kimi_error_set(err, KIMI_ESERVER,
-                              "server error in stream: %.300s", ev->data);
-    }
-    if (json == NULL) {
-        size_t column = end != NULL ? (size_t)(end - ev->data) : 0;
-        err->offset = t->body_bytes;
-        return kimi_error_set(err, KIMI_EPROTO,
-                              "malformed event: invalid JSON at column %zu "
-                              "of a %zu-byte event (body byte %zu)",
-                              column, ev->data_len, t->body_bytes);
-    }
-    if (kimi_chunk_check_error(json, &error_node, err) != KIMI_OK) {
-        t->server_error = json;
-        err->offset = t->body_bytes;
-        return KIMI_ESERVER;
-    }
-    enum kimi_status st = queue_push(&t->queue, json, err);
-    if (st != KIMI_OK) {
-        cJSON_Delete(json);
-    }
-    return st;
+    return queue_push(&t->queue, ev, t->body_bytes, err);
 }
 
 /* Keep a non-SSE body.  Returns 0 when the transfer must stop. */
@@ -395,6 +372,7 @@ kimi_transfer_start(struct kimi_transfer *t, struct kimi_lane *lane,
     kimi_buf_init(&t->no_proxy, 0);
     kimi_buf_init(&t->response_headers, KIMI_MAX_HEADERS);
     kimi_buf_init(&t->body, 0);
+    kimi_buf_init(&t->queue.bytes, 0);
     kimi_sse_init(&t->sse, req->max_event);
 
     for (size_t i = 0; i < req->n_headers; i++) {
@@ -549,14 +527,60 @@ not_an_event_stream(struct kimi_transfer *t, struct kimi_error *err)
     return report_failure(t, err);
 }
 
+/* Parse the next queued event.  A malformed event or an error object ends
+ * the stream: the events queued after it are dropped and the failure is
+ * reported from then on. */
+static enum kimi_status
+take_event(struct kimi_transfer *t, cJSON **event, struct kimi_error *err)
+{
+    struct kimi_event_entry entry;
+    const char *end = NULL;
+    const cJSON *error_node = NULL;
+    struct kimi_error *failure = &t->failure;
+
+    const char *data = queue_pop(&t->queue, &entry);
+    cJSON *json = cJSON_ParseWithLengthOpts(data, entry.data_len, &end, 0);
+    if (entry.is_error_event) {
+        t->server_error = json;
+        if (json == NULL
+            || kimi_chunk_check_error(json, &error_node, failure)
+                   == KIMI_OK) {
+            int shown = entry.data_len < 300 ? (int)entry.data_len : 300;
+            kimi_error_set(failure, KIMI_ESERVER,
+                           "server error in stream: %.*s", shown, data);
+        }
+    }
+    else if (json == NULL) {
+        size_t column = end != NULL ? (size_t)(end - data) : 0;
+        kimi_error_set(failure, KIMI_EPROTO,
+                       "malformed event: invalid JSON at column %zu of a "
+                       "%zu-byte event (body byte %zu)",
+                       column, entry.data_len, entry.offset);
+    }
+    else if (kimi_chunk_check_error(json, &error_node, failure)
+             != KIMI_OK) {
+        t->server_error = json;
+    }
+    else {
+        if (t->queue.len == 0) {
+            queue_clear(&t->queue);
+        }
+        *event = json;
+        return KIMI_OK;
+    }
+    failure->offset = entry.offset;
+    queue_clear(&t->queue);
+    fail(t, failure->status);
+    return report_failure(t, err);
+}
+
 enum kimi_status
 kimi_transfer_next_event(struct kimi_transfer *t, int poll_ms,
                          cJSON **event, struct kimi_error *err)
 {
     for (;;) {
         if (t->queue.len > 0) {
-            *event = queue_pop(&t->queue);
-            return KIMI_OK;
+            return take_event(t, event, err);
         }
         if (t->failed) {
             return report_failure(t, err);
@@ -679,7 +703,8 @@ kimi_transfer_free(struct kimi_transfer *t)
     kimi_buf_free(&t->response_headers);
     kimi_buf_free(&t->body);
     kimi_sse_free(&t->sse);
-    queue_free(&t->queue);
+    kimi_buf_free(&t->queue.bytes);
+    memset(&t->queue, 0, sizeof(t->queue));
     cJSON_Delete(t->server_error);
     t->server_error = NULL;
     t->lane = NULL;

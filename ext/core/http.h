@@ -4,7 +4,7 @@
  * libcurl in slices of at most poll_ms milliseconds and return KIMI_AGAIN
  * when a slice ends with nothing to report, so the caller can check for
  * signals between slices.  Streaming bodies are parsed as SSE inside the
- * libcurl write callback (pure C) and each event's JSON is queued; the
+ * libcurl write callback (pure C) and each event is queued; the
  * transfer reads from the socket only while that queue is empty, so a slow
  * consumer pauses the download instead of growing memory.
  *
@@ -42,11 +42,14 @@ struct kimi_request {
     size_t max_body;                /* 0: KIMI_MAX_BODY_DEFAULT */
 };
 
+/* Events waiting for the caller, kept as raw data and parsed one at a time
+ * as they are taken: a single read can complete a hundred events, and
+ * parsing them all at once would hold a hundred JSON trees, defeating the
+ * allocator's caches. */
 struct kimi_event_queue {
-    cJSON **items;
-    size_t head;
-    size_t len;
-    size_t cap;
+    struct kimi_buf bytes;          /* entries back to back */
+    size_t head;                    /* offset of the next entry */
+    size_t len;                     /* entries waiting */
 };
 
 struct kimi_transfer {
