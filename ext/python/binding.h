@@ -29,6 +29,15 @@ struct kimi_key_entry {
     PyObject *str;
 };
 
+#define KIMI_NESTED_CACHE_SIZE 16
+
+/* Model classes and their _nested maps, looked up once: a type attribute
+ * lookup per JSON object costs more than building the object. */
+struct kimi_nested_entry {
+    PyObject *cls;              /* strong */
+    PyObject *nested;           /* strong; Py_None when the class has none */
+};
+
 struct module_state {
     PyTypeObject *client_type;
     PyTypeObject *stream_type;
@@ -41,6 +50,7 @@ struct module_state {
     PyObject *str_nested;       /* "_nested" */
     PyObject *empty_tuple;
     struct kimi_key_entry keys[KIMI_KEY_CACHE_SIZE];
+    struct kimi_nested_entry nested[KIMI_NESTED_CACHE_SIZE];
 };
 
 struct client {
@@ -58,7 +68,7 @@ struct module_state *kimi_state_of_type(PyTypeObject *type);
  * Returns a new reference, or NULL with an exception set. */
 PyObject *kimi_convert(struct module_state *st, const cJSON *node,
                        PyObject *cls);
-void kimi_key_cache_clear(struct module_state *st);
+void kimi_convert_clear_caches(struct module_state *st);
 
 /* errors.c: raise the exception for a core failure; in_stream picks
  * StreamError for malformed/truncated/server-error failures.  body

@@ -47,12 +47,48 @@ key_string(struct module_state *st, const char *key)
 }
 
 void
-kimi_key_cache_clear(struct module_state *st)
+kimi_convert_clear_caches(struct module_state *st)
 {
     for (size_t i = 0; i < KIMI_KEY_CACHE_SIZE; i++) {
         Py_CLEAR(st->keys[i].str);
         st->keys[i].len = 0;
     }
+    for (size_t i = 0; i < KIMI_NESTED_CACHE_SIZE; i++) {
+        Py_CLEAR(st->nested[i].cls);
+        Py_CLEAR(st->nested[i].nested);
+    }
+}
+
+/* cls._nested as a dict (new reference), or NULL with no exception when
+ * the class has none.  The first KIMI_NESTED_CACHE_SIZE classes seen are
+ * remembered; a class's _nested is read once (mutating the dict in place
+ * is seen, rebinding the attribute is not). */
+static PyObject *
+nested_map(struct module_state *st, PyObject *cls)
+{
+    size_t i = 0;
+    for (; i < KIMI_NESTED_CACHE_SIZE && st->nested[i].cls != NULL; i++) {
+        if (st->nested[i].cls == cls) {
+            PyObject *nested = st->nested[i].nested;
+            return nested == Py_None ? NULL : Py_NewRef(nested);
+        }
+    }
+    PyObject *nested = PyObject_GetAttr(cls, st->str_nested);
+    if (nested == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            return NULL;
+        }
+        PyErr_Clear();
+    }
+    else if (!PyDict_Check(nested)) {
+        Py_CLEAR(nested);
+    }
+    if (i < KIMI_NESTED_CACHE_SIZE) {
+        st->nested[i].cls = Py_NewRef(cls);
+        st->nested[i].nested = nested != NULL ? Py_NewRef(nested)
+                                              : Py_NewRef(Py_None);
+    }
+    return nested;
 }
 
 static PyObject *
@@ -110,15 +146,9 @@ convert_object(struct module_state *st, const cJSON *node, PyObject *cls)
         cls = st->object_class;
     }
     if (cls != (PyObject *)&PyDict_Type) {
-        nested = PyObject_GetAttr(cls, st->str_nested);
-        if (nested == NULL) {
-            if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
-                goto error;
-            }
-            PyErr_Clear();
-        }
-        else if (!PyDict_Check(nested)) {
-            Py_CLEAR(nested);
+        nested = nested_map(st, cls);
+        if (nested == NULL && PyErr_Occurred()) {
+            goto error;
         }
     }
     dict = PyDict_New();

@@ -95,6 +95,10 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->StreamError);
     Py_VISIT(st->status_error);
     Py_VISIT(st->object_class);
+    for (size_t i = 0; i < KIMI_NESTED_CACHE_SIZE; i++) {
+        Py_VISIT(st->nested[i].cls);
+        Py_VISIT(st->nested[i].nested);
+    }
     return 0;
 }
 
@@ -112,7 +116,7 @@ core_clear(PyObject *module)
     Py_CLEAR(st->object_class);
     Py_CLEAR(st->str_nested);
     Py_CLEAR(st->empty_tuple);
-    kimi_key_cache_clear(st);
+    kimi_convert_clear_caches(st);
     return 0;
 }
 
