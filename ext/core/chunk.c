@@ -435,25 +435,34 @@ add_choice(struct kimi_accum *acc, const cJSON *item, size_t position,
     return KIMI_OK;
 }
 
+/* id, model and created come from the first chunk that has them; once
+ * known they are not looked up again (every chunk repeats them). */
 static enum kimi_status
 add_header(struct kimi_accum *acc, const cJSON *chunk,
            struct kimi_error *err)
 {
     enum kimi_status st;
 
-    st = keep_first_text(&acc->id, string_member(chunk, "id"), "id", err);
-    if (st != KIMI_OK) {
-        return st;
+    if (acc->id.len == 0) {
+        st = keep_first_text(&acc->id, string_member(chunk, "id"), "id",
+                             err);
+        if (st != KIMI_OK) {
+            return st;
+        }
     }
-    st = keep_first_text(&acc->model, string_member(chunk, "model"),
-                         "model", err);
-    if (st != KIMI_OK) {
-        return st;
+    if (acc->model.len == 0) {
+        st = keep_first_text(&acc->model, string_member(chunk, "model"),
+                             "model", err);
+        if (st != KIMI_OK) {
+            return st;
+        }
     }
-    const cJSON *created = member(chunk, "created");
-    if (!acc->has_created && cJSON_IsNumber(created)) {
-        acc->created = created->valuedouble;
-        acc->has_created = 1;
+    if (!acc->has_created) {
+        const cJSON *created = member(chunk, "created");
+        if (cJSON_IsNumber(created)) {
+            acc->created = created->valuedouble;
+            acc->has_created = 1;
+        }
     }
     return KIMI_OK;
 }
