@@ -10,7 +10,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := libcurl4-openssl-dev libcjson-dev pkg-config gcc make
+APT_PACKAGES := libcurl4-openssl-dev libcjson-dev pkg-config gcc make \
+	python3-dev python3-venv
 CC ?= cc
 CFLAGS_TEST := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 \
 	-fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -25,16 +26,23 @@ BUILT := $(VENV)/.built
 
 all: build
 
+# What the build needs from the system: a C compiler, pkg-config, libcurl,
+# cJSON and the Python headers.
+PYTHON_H := $(shell $(PYTHON) -c "import os, sysconfig; \
+	print(os.path.join(sysconfig.get_paths()['include'], 'Python.h'))")
+
 deps:
 	@if ! command -v pkg-config >/dev/null 2>&1 \
 	    || ! pkg-config --exists libcurl libcjson \
-	    || ! command -v $(CC) >/dev/null 2>&1; then \
+	    || ! command -v $(CC) >/dev/null 2>&1 \
+	    || [ ! -f "$(PYTHON_H)" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing $(APT_PACKAGES)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	      apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
 	  else \
-	    echo "kimi needs libcurl, cJSON and pkg-config. Run:"; \
+	    echo "kimi needs a C compiler, pkg-config, libcurl, cJSON and the"; \
+	    echo "Python headers. Run:"; \
 	    echo "    sudo apt-get install $(APT_PACKAGES)"; \
 	    exit 1; \
 	  fi; \
@@ -66,7 +74,7 @@ ext/tests/bin/%: ext/tests/%.c $(CORE_SRC) $(CORE_HDR) ext/tests/check.h | deps
 
 ctest: deps $(C_TESTS)
 	@for t in $(C_TESTS); do \
-	  KIMI_VECTORS=$(CURDIR)/../shared/vectors ./$$t || exit 1; \
+	  KIMI_VECTORS=$(CURDIR)/tests/vectors ./$$t || exit 1; \
 	done
 
 pytest: build
@@ -99,7 +107,7 @@ valgrind: deps
 	  b=ext/tests/bin/vg/$$(basename $$src .c); \
 	  $(CC) -std=c11 -D_GNU_SOURCE -g -O1 -Iext/core $$src $(CORE_SRC) \
 	    $(CORE_LIBS) -o $$b || exit 1; \
-	  KIMI_VECTORS=$(CURDIR)/../shared/vectors valgrind -q --error-exitcode=1 \
+	  KIMI_VECTORS=$(CURDIR)/tests/vectors valgrind -q --error-exitcode=1 \
 	    --leak-check=full ./$$b >/dev/null || exit 1; \
 	done; echo "valgrind: clean"
 

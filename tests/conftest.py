@@ -22,7 +22,7 @@ KEY = "sk-test-secret-key"
 MODEL = "kimi-k2.6"
 MESSAGES = [{"role": "user", "content": "Hello"}]
 REPO = Path(__file__).resolve().parent.parent
-VECTORS = REPO.parent / "shared" / "vectors"
+VECTORS = REPO / "tests" / "vectors"
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Recorded traffic and published SSE cases (../shared/vectors), served byte for byte by the
+"""Recorded traffic and published SSE cases (tests/vectors), served byte for byte by the
 local server with Reply.raw and read back through the client.
 
 The expected values are computed from the recordings themselves with the stdlib, so the

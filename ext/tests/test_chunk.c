@@ -1,7 +1,7 @@
 /* test_chunk.c - unit tests for chunk.c.
  *
  * Feeds hand-written chunks and the recorded Kimi K2.5 stream (from
- * $KIMI_VECTORS, default ../shared/vectors) through the accumulator and
+ * $KIMI_VECTORS, default tests/vectors) through the accumulator and
  * checks the assembled chat.completion field by field.
  */
 #include <stdio.h>
@@ -237,7 +237,7 @@ test_recorded_stream_assembles_content_reasoning_and_usage(void)
     struct recorded rec;
 
     if (dir == NULL || dir[0] == '\0') {
-        dir = "../shared/vectors";
+        dir = "tests/vectors";
     }
     snprintf(path, sizeof(path), "%s/kimi-k2.5-reasoning-stream.sse", dir);
     char *text = read_file(path, &len);

@@ -1089,7 +1089,7 @@ test_alloc_failures(void)
 int
 main(int argc, char **argv)
 {
-    const char *dir = "../shared/vectors";
+    const char *dir = "tests/vectors";
 
     if (argc > 1) {
         dir = argv[1];
