@@ -115,8 +115,9 @@ member_class(PyObject *cls, PyObject *key, PyObject *nested)
     return PyDict_GetItemWithError(nested, key);
 }
 
+/* A new instance of cls, without calling __init__. */
 static PyObject *
-make_instance(struct module_state *st, PyObject *cls, PyObject *dict)
+make_instance(struct module_state *st, PyObject *cls)
 {
     if (!PyType_Check(cls) || ((PyTypeObject *)cls)->tp_new == NULL) {
         PyErr_Format(PyExc_TypeError,
@@ -124,34 +125,34 @@ make_instance(struct module_state *st, PyObject *cls, PyObject *dict)
         return NULL;
     }
     PyTypeObject *type = (PyTypeObject *)cls;
-    PyObject *obj = type->tp_new(type, st->empty_tuple, NULL);
-    if (obj == NULL) {
-        return NULL;
-    }
-    if (PyObject_GenericSetDict(obj, dict, NULL) < 0) {
-        Py_DECREF(obj);
-        return NULL;
-    }
-    return obj;
+    return type->tp_new(type, st->empty_tuple, NULL);
 }
 
+/* An object node as a dict, or as an instance of cls whose __dict__ is
+ * filled in place (replacing __dict__ would bypass the inline attribute
+ * values of Python 3.13+). */
 static PyObject *
 convert_object(struct module_state *st, const cJSON *node, PyObject *cls)
 {
-    PyObject *dict = NULL;
+    PyObject *dict = NULL;      /* the dict to fill (new reference) */
     PyObject *nested = NULL;    /* new reference */
     PyObject *result = NULL;
 
     if (cls == NULL || cls == Py_None) {
         cls = st->object_class;
     }
-    if (cls != (PyObject *)&PyDict_Type) {
+    if (cls == (PyObject *)&PyDict_Type) {
+        result = PyDict_New();
+        dict = Py_XNewRef(result);
+    }
+    else {
         nested = nested_map(st, cls);
         if (nested == NULL && PyErr_Occurred()) {
             goto error;
         }
+        result = make_instance(st, cls);
+        dict = result != NULL ? PyObject_GenericGetDict(result, NULL) : NULL;
     }
-    dict = PyDict_New();
     if (dict == NULL) {
         goto error;
     }
@@ -180,16 +181,14 @@ convert_object(struct module_state *st, const cJSON *node, PyObject *cls)
             goto error;
         }
     }
-    if (cls == (PyObject *)&PyDict_Type) {
-        result = Py_NewRef(dict);
-    }
-    else {
-        result = make_instance(st, cls, dict);
-    }
+    Py_XDECREF(nested);
+    Py_DECREF(dict);
+    return result;
 error:
     Py_XDECREF(nested);
     Py_XDECREF(dict);
-    return result;
+    Py_XDECREF(result);
+    return NULL;
 }
 
 static PyObject *
