@@ -130,7 +130,7 @@ class Kimi:
     def _core(self) -> Any:
         core = self._core_client
         if core is None:
-            core = _core.Client(8, self.max_event_bytes or 0, self.max_body_bytes or 0)
+            core = _core.Client(max_event=self.max_event_bytes or 0, max_body=self.max_body_bytes or 0)
             self._core_client = core
         return core
 

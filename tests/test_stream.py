@@ -515,6 +515,16 @@ def test_break_then_close_frees_the_lane_and_next_request_works(client, server):
     assert reply.choices[0].message.content.startswith("You said")
 
 
+def test_final_after_closing_before_done_raises_instead_of_a_partial_reply(client, server):
+    server.script(Reply.chat("abcdefgh" * 8, chunk_size=4))
+    stream = create(client, stream=True)
+    next(stream)
+    next(stream)
+    stream.close()
+    with pytest.raises(kimi.StreamError, match=r"closed before data: \[DONE\]"):
+        stream.final()
+
+
 def test_context_manager_closes_the_stream(client, server):
     server.script(Reply.chat("y" * 100, chunk_size=1))
     with create(client, stream=True) as stream:

@@ -355,10 +355,12 @@ add_delta(struct kimi_accum *acc, struct kimi_choice_acc *choice,
 {
     enum kimi_status st;
 
-    st = keep_first_text(&choice->role, string_member(delta, "role"),
-                         "delta.role", err);
-    if (st != KIMI_OK) {
-        return st;
+    if (choice->role.len == 0) {    /* only the first delta carries it */
+        st = keep_first_text(&choice->role, string_member(delta, "role"),
+                             "delta.role", err);
+        if (st != KIMI_OK) {
+            return st;
+        }
     }
     const char *content = string_member(delta, "content");
     if (content != NULL) {
@@ -774,12 +776,13 @@ kimi_chunk_content(const cJSON *chunk)
         return NULL;
     }
     /* The first choice (index 0): with n > 1 a chunk may carry another. */
-    long position = 0;
+    size_t position = 0;
     for (const cJSON *choice = choices->child; choice != NULL;
          choice = choice->next, position++) {
         const cJSON *index = member(choice, "index");
-        long at = cJSON_IsNumber(index) ? (long)index->valuedouble : position;
-        if (at == 0) {
+        double at = cJSON_IsNumber(index) ? index->valuedouble
+                                          : (double)position;
+        if (at == 0.0) {
             return string_member(member(choice, "delta"), "content");
         }
     }

@@ -23,7 +23,8 @@ enum kimi_status {
     KIMI_ETIMEOUT,      /* no byte arrived within the idle timeout */
     KIMI_ETRUNCATED,    /* the body ended before data: [DONE] */
     KIMI_ESERVER,       /* the server sent an error object in the stream */
-    KIMI_ECANCELLED     /* the transfer was cancelled by the caller */
+    KIMI_ECANCELLED     /* the binding's wait was interrupted by a signal
+                           handler that raised (the core never returns it) */
 };
 
 #define KIMI_ERROR_MESSAGE_MAX 512

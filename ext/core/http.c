@@ -13,7 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "alloc.h"
 #include "chunk.h"
 
 /* How long a step waits for the end of the body after data: [DONE], so
@@ -114,8 +113,6 @@ on_header(char *line, size_t size, size_t nitems, void *userdata)
 {
     struct kimi_transfer *t = userdata;
     size_t n = size * nitems;
-    struct kimi_error ignored;
-
     t->last_activity_ms = now_ms();
     if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
         /* A new header block (after 1xx, only the last one counts). */
@@ -134,7 +131,7 @@ on_header(char *line, size_t size, size_t nitems, void *userdata)
     }
     note_content_type(t, line, n);
     /* Past KIMI_MAX_HEADERS the rest is dropped: headers are advisory. */
-    if (kimi_buf_append(&t->response_headers, line, n, &ignored)) {
+    if (kimi_buf_append(&t->response_headers, line, n, NULL) != KIMI_OK) {
         return n;
     }
     return n;
@@ -350,7 +347,8 @@ set_no_proxy(struct kimi_transfer *t, CURL *e, struct kimi_error *err)
         }
     }
     if (st == KIMI_OK) {
-        st = kimi_buf_append(&t->no_proxy, loopback, sizeof(loopback), err);
+        st = kimi_buf_append(&t->no_proxy, loopback, sizeof(loopback) - 1,
+                             err);
     }
     if (st == KIMI_OK) {
         curl_easy_setopt(e, CURLOPT_NOPROXY, t->no_proxy.data);
@@ -502,7 +500,6 @@ kimi_transfer_read_body(struct kimi_transfer *t, int poll_ms,
 static enum kimi_status
 not_an_event_stream(struct kimi_transfer *t, struct kimi_error *err)
 {
-    const cJSON *error_node = NULL;
     const char *end = NULL;
     cJSON *json = NULL;
     struct kimi_error *failure = &t->failure;
@@ -511,7 +508,7 @@ not_an_event_stream(struct kimi_transfer *t, struct kimi_error *err)
         json = cJSON_ParseWithLengthOpts(t->body.data, t->body.len, &end, 0);
     }
     if (json != NULL
-        && kimi_chunk_check_error(json, &error_node, failure) != KIMI_OK) {
+        && kimi_chunk_check_error(json, NULL, failure) != KIMI_OK) {
         t->server_error = json;
     }
     else {
@@ -535,7 +532,6 @@ take_event(struct kimi_transfer *t, cJSON **event, struct kimi_error *err)
 {
     struct kimi_event_entry entry;
     const char *end = NULL;
-    const cJSON *error_node = NULL;
     struct kimi_error *failure = &t->failure;
 
     const char *data = queue_pop(&t->queue, &entry);
@@ -543,8 +539,7 @@ take_event(struct kimi_transfer *t, cJSON **event, struct kimi_error *err)
     if (entry.is_error_event) {
         t->server_error = json;
         if (json == NULL
-            || kimi_chunk_check_error(json, &error_node, failure)
-                   == KIMI_OK) {
+            || kimi_chunk_check_error(json, NULL, failure) == KIMI_OK) {
             int shown = entry.data_len < 300 ? (int)entry.data_len : 300;
             kimi_error_set(failure, KIMI_ESERVER,
                            "server error in stream: %.*s", shown, data);
@@ -557,8 +552,7 @@ take_event(struct kimi_transfer *t, cJSON **event, struct kimi_error *err)
                        "%zu-byte event (body byte %zu)",
                        column, entry.data_len, entry.offset);
     }
-    else if (kimi_chunk_check_error(json, &error_node, failure)
-             != KIMI_OK) {
+    else if (kimi_chunk_check_error(json, NULL, failure) != KIMI_OK) {
         t->server_error = json;
     }
     else {

@@ -105,7 +105,8 @@ kimi_transfer_read_body(struct kimi_transfer *t, int poll_ms,
  * frees), KIMI_DONE after data: [DONE], KIMI_AGAIN when the slice ended,
  * or an error: KIMI_ETRUNCATED (body ended early), KIMI_EPROTO (bad event
  * or not an event stream), KIMI_ESERVER (an error object: t->server_error
- * holds its chunk, or NULL when an `event: error` frame was not JSON), KIMI_ETOOBIG, KIMI_ETIMEOUT, KIMI_ECONNECT. */
+ * holds its chunk, or NULL when an `event: error` frame was not JSON),
+ * KIMI_ETOOBIG, KIMI_ETIMEOUT, KIMI_ECONNECT. */
 KIMI_MUST_CHECK enum kimi_status
 kimi_transfer_next_event(struct kimi_transfer *t, int poll_ms,
                          cJSON **event, struct kimi_error *err);

@@ -65,6 +65,10 @@ kimi_pool_init(struct kimi_pool *pool, size_t max_idle,
     pool->pid = getpid();
     pool->share = curl_share_init();
     if (pool->share == NULL) {
+        pthread_mutex_destroy(&pool->lock);
+        for (size_t i = 0; i < KIMI_SHARE_LOCKS; i++) {
+            pthread_mutex_destroy(&pool->share_locks[i]);
+        }
         return kimi_error_set(err, KIMI_ENOMEM, "curl_share_init failed");
     }
     curl_share_setopt(pool->share, CURLSHOPT_LOCKFUNC, share_lock);

@@ -2,7 +2,8 @@
  *
  * The binding is thin: argument parsing, cJSON -> Python conversion, GIL
  * handling and the mapping of core errors to kimi's exception classes.  It
- * never calls libcurl directly; ext/core does.
+ * drives no transfer itself (ext/core does); it only reads libcurl's
+ * version for kimi._core.curl_version.
  */
 #ifndef KIMI_BINDING_H
 #define KIMI_BINDING_H
@@ -41,7 +42,6 @@ struct kimi_nested_entry {
 struct module_state {
     PyTypeObject *client_type;
     PyTypeObject *stream_type;
-    PyObject *KimiError;
     PyObject *APIConnectionError;
     PyObject *APITimeoutError;
     PyObject *StreamError;
@@ -70,10 +70,16 @@ PyObject *kimi_convert(struct module_state *st, const cJSON *node,
                        PyObject *cls);
 void kimi_convert_clear_caches(struct module_state *st);
 
-/* errors.c: raise the exception for a core failure; in_stream picks
- * StreamError for malformed/truncated/server-error failures.  body
- * (borrowed, may be NULL) is attached as the exception's body.  Always
- * returns NULL. */
+/* errors.c: the exception for a core failure (new reference, or NULL
+ * with another exception set).  Truncated streams and server error events
+ * are StreamError; in_stream makes malformed and oversized data StreamError
+ * too (else APIConnectionError).  body (borrowed, may be NULL) becomes the
+ * exception's body. */
+PyObject *kimi_exception_new(struct module_state *st,
+                             const struct kimi_error *err, int in_stream,
+                             PyObject *body);
+
+/* errors.c: raise kimi_exception_new(...); always returns NULL. */
 PyObject *kimi_raise(struct module_state *st, const struct kimi_error *err,
                      int in_stream, PyObject *body);
 

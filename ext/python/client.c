@@ -122,12 +122,11 @@ parse_body(struct module_state *st, const struct kimi_transfer *t,
         size_t at = end != NULL && t->body.data != NULL
                         ? (size_t)(end - t->body.data)
                         : 0;
-        err.status = KIMI_EPROTO;
         err.http_status = t->status;
         err.offset = at;
-        PyOS_snprintf(err.message, sizeof(err.message),
-                      "response: invalid JSON at byte %zu of %zu", at,
-                      t->body.len);
+        kimi_error_set(&err, KIMI_EPROTO,
+                       "response: invalid JSON at byte %zu of %zu", at,
+                       t->body.len);
         return kimi_raise(st, &err, 0, NULL);
     }
     PyObject *obj = kimi_convert(st, json, result_class);

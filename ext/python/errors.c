@@ -1,8 +1,9 @@
 /* errors.c - core failures and HTTP error responses as kimi exceptions.
  *
  * The classes come from kimi/_exceptions.py (looked up at module exec), so
- * C and Python raise the same types.  Messages never contain the API key:
- * the core never sees request headers in its messages.
+ * C and Python raise the same types.  The core never puts request headers
+ * (the API key) in a message; text a server echoes back is redacted by the
+ * callers (stream.c for stream errors, kimi/_client.py for statuses).
  */
 #include "binding.h"
 
@@ -44,8 +45,8 @@ set_attr_long(PyObject *obj, const char *name, long long value)
 }
 
 PyObject *
-kimi_raise(struct module_state *st, const struct kimi_error *err,
-           int in_stream, PyObject *body)
+kimi_exception_new(struct module_state *st, const struct kimi_error *err,
+                   int in_stream, PyObject *body)
 {
     PyObject *cls = class_for(st, err->status, in_stream);
     const char *message = err->message[0] ? err->message
@@ -56,15 +57,13 @@ kimi_raise(struct module_state *st, const struct kimi_error *err,
     if (text == NULL) {
         return NULL;
     }
-    if (cls == PyExc_MemoryError || cls == PyExc_ValueError) {
-        PyErr_SetObject(cls, text);
-        Py_DECREF(text);
-        return NULL;
-    }
     PyObject *exc = PyObject_CallOneArg(cls, text);
     Py_DECREF(text);
     if (exc == NULL) {
         return NULL;
+    }
+    if (cls == PyExc_MemoryError || cls == PyExc_ValueError) {
+        return exc;
     }
     if ((err->curl_code && set_attr_long(exc, "curl_code", err->curl_code))
         || (err->http_status
@@ -74,8 +73,18 @@ kimi_raise(struct module_state *st, const struct kimi_error *err,
         Py_DECREF(exc);
         return NULL;
     }
-    PyErr_SetObject(cls, exc);
-    Py_DECREF(exc);
+    return exc;
+}
+
+PyObject *
+kimi_raise(struct module_state *st, const struct kimi_error *err,
+           int in_stream, PyObject *body)
+{
+    PyObject *exc = kimi_exception_new(st, err, in_stream, body);
+    if (exc != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
     return NULL;
 }
 

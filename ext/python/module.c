@@ -6,8 +6,6 @@
 
 #include <curl/curl.h>
 
-static struct PyModuleDef kimi_core_module;
-
 /* The binding's types are not subclassable, so a type's own module is
  * the right one (PyType_GetModuleState exists since 3.9). */
 struct module_state *
@@ -41,8 +39,7 @@ core_exec(PyObject *module)
     if (exceptions == NULL || models == NULL) {
         goto done;
     }
-    if (get_attr(exceptions, "KimiError", &st->KimiError) < 0
-        || get_attr(exceptions, "APIConnectionError",
+    if (get_attr(exceptions, "APIConnectionError",
                     &st->APIConnectionError) < 0
         || get_attr(exceptions, "APITimeoutError", &st->APITimeoutError) < 0
         || get_attr(exceptions, "StreamError", &st->StreamError) < 0
@@ -89,7 +86,6 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     struct module_state *st = PyModule_GetState(module);
     Py_VISIT(st->client_type);
     Py_VISIT(st->stream_type);
-    Py_VISIT(st->KimiError);
     Py_VISIT(st->APIConnectionError);
     Py_VISIT(st->APITimeoutError);
     Py_VISIT(st->StreamError);
@@ -108,7 +104,6 @@ core_clear(PyObject *module)
     struct module_state *st = PyModule_GetState(module);
     Py_CLEAR(st->client_type);
     Py_CLEAR(st->stream_type);
-    Py_CLEAR(st->KimiError);
     Py_CLEAR(st->APIConnectionError);
     Py_CLEAR(st->APITimeoutError);
     Py_CLEAR(st->StreamError);

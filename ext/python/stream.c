@@ -30,6 +30,7 @@ struct stream {
     PyObject *secret;               /* str redacted from its errors, or None */
     long status;
     int text_mode;
+    int completed;                  /* data: [DONE] arrived */
     int busy;                       /* a thread is reading the stream */
     int close_requested;            /* close() arrived while busy */
 };
@@ -68,7 +69,6 @@ kimi_stream_open(struct module_state *st, struct client *client,
      * other thread may reach (and close) a half-built stream through gc. */
 
     if (kimi_pool_checkout(&client->pool, &self->lane, &err) != KIMI_OK) {
-        self->lane = NULL;
         goto fail;
     }
     enum kimi_status status = kimi_transfer_start(
@@ -125,36 +125,47 @@ server_error_body(struct module_state *st, struct stream *self)
                         (PyObject *)&PyDict_Type);
 }
 
-static PyObject *
-raise_stream_error(struct stream *self, const struct kimi_error *err)
+/* Keep the exception being raised as the one that ended the stream. */
+static void
+remember_failure(struct stream *self)
 {
-    struct module_state *st = kimi_state_of_type(Py_TYPE(self));
-    PyObject *body = server_error_body(st, self);
-    if (body == NULL && PyErr_Occurred()) {
-        stream_release(self);
-        return NULL;
-    }
-    kimi_raise(st, err, 1, body);
-    Py_XDECREF(body);
-    stream_release(self);
-    /* Keep the exception: final() raises it again rather than passing a
-     * broken reply off as complete. */
     PyObject *type = NULL;
     PyObject *value = NULL;
     PyObject *traceback = NULL;
     PyErr_Fetch(&type, &value, &traceback);
     PyErr_NormalizeException(&type, &value, &traceback);
-    if (value != NULL && self->secret != NULL && self->secret != Py_None) {
+    Py_XSETREF(self->failure, Py_XNewRef(value));
+    PyErr_Restore(type, value, traceback);
+}
+
+/* End the stream with the exception for err and keep it: final() raises
+ * it again rather than passing a broken reply off as complete. */
+static PyObject *
+raise_stream_error(struct stream *self, const struct kimi_error *err)
+{
+    struct module_state *st = kimi_state_of_type(Py_TYPE(self));
+    PyObject *exc = NULL;
+    PyObject *body = server_error_body(st, self);   /* new or NULL */
+
+    stream_release(self);
+    if (body != NULL || !PyErr_Occurred()) {
+        exc = kimi_exception_new(st, err, 1, body);
+        Py_XDECREF(body);
+    }
+    if (exc != NULL && self->secret != Py_None) {
         /* A server may echo the API key in an error event. */
-        PyObject *done = PyObject_CallMethod(value, "_redact", "O",
+        PyObject *done = PyObject_CallMethod(exc, "_redact", "O",
                                              self->secret);
         if (done == NULL) {
-            PyErr_Clear();
+            Py_CLEAR(exc);
         }
         Py_XDECREF(done);
     }
-    Py_XSETREF(self->failure, Py_XNewRef(value));
-    PyErr_Restore(type, value, traceback);
+    if (exc != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
+    remember_failure(self);
     return NULL;
 }
 
@@ -174,10 +185,11 @@ static PyObject *
 stream_read(struct stream *self, enum read_mode mode)
 {
     struct module_state *st = kimi_state_of_type(Py_TYPE(self));
+    struct kimi_error err;
 
+    kimi_error_clear(&err);
     while (self->lane != NULL) {
         cJSON *event = NULL;
-        struct kimi_error err = {0};
         enum kimi_status status;
 
         Py_BEGIN_ALLOW_THREADS
@@ -198,6 +210,7 @@ stream_read(struct stream *self, enum read_mode mode)
             continue;
         }
         if (status == KIMI_DONE) {
+            self->completed = 1;
             stream_release(self);
             return NULL;
         }
@@ -290,6 +303,11 @@ stream_final(struct stream *self, PyObject *Py_UNUSED(ignored))
     if (self->failure != NULL) {
         PyErr_SetObject((PyObject *)Py_TYPE(self->failure), self->failure);
         return NULL;
+    }
+    if (!self->completed) {
+        kimi_error_set(&err, KIMI_ETRUNCATED,
+                       "final: the stream was closed before data: [DONE]");
+        return kimi_raise(kimi_state_of_type(Py_TYPE(self)), &err, 1, NULL);
     }
     if (self->assembly.status != KIMI_OK) {
         err = self->assembly;
