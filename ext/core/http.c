@@ -568,6 +568,42 @@ take_event(struct kimi_transfer *t, cJSON **event, struct kimi_error *err)
     return report_failure(t, err);
 }
 
+/* After data: [DONE]: let libcurl read the end of the body so the
+ * connection can be reused; a server that lingers is not waited on. */
+static enum kimi_status
+after_done(struct kimi_transfer *t, struct kimi_error *err)
+{
+    if (!t->finished
+        && drive(t, KIMI_DONE_GRACE_MS, never_ready, err) == KIMI_ETIMEOUT) {
+        kimi_error_clear(err);
+    }
+    return KIMI_DONE;
+}
+
+/* The body ended (cleanly or not) before data: [DONE]. */
+static enum kimi_status
+ended_early(const struct kimi_transfer *t, struct kimi_error *err)
+{
+    err->http_status = t->status;
+    err->offset = t->body_bytes;
+    err->curl_code = (int)t->result;
+    if (t->result != CURLE_OK) {
+        return kimi_error_set(err, KIMI_ETRUNCATED,
+                              "stream: the connection broke after %zu "
+                              "bytes, before data: [DONE] (libcurl: %s%s%s)",
+                              t->body_bytes, curl_easy_strerror(t->result),
+                              t->curl_message[0] ? ": " : "",
+                              t->curl_message);
+    }
+    return kimi_error_set(err, KIMI_ETRUNCATED,
+                          "stream: the body ended after %zu bytes without "
+                          "data: [DONE]%s",
+                          t->body_bytes,
+                          kimi_sse_pending(&t->sse)
+                              ? " (the last event was cut off)"
+                              : "");
+}
+
 enum kimi_status
 kimi_transfer_next_event(struct kimi_transfer *t, int poll_ms,
                          cJSON **event, struct kimi_error *err)
@@ -580,40 +616,11 @@ kimi_transfer_next_event(struct kimi_transfer *t, int poll_ms,
             return report_failure(t, err);
         }
         if (t->done) {
-            if (!t->finished) {
-                /* Let libcurl read the end of the body so the connection
-                 * can be reused; a server that lingers is not waited on. */
-                if (drive(t, KIMI_DONE_GRACE_MS, never_ready, err)
-                        == KIMI_ETIMEOUT) {
-                    kimi_error_clear(err);
-                }
-            }
-            return KIMI_DONE;
+            return after_done(t, err);
         }
         if (t->finished) {
-            if (!t->event_stream) {
-                return not_an_event_stream(t, err);
-            }
-            if (t->result != CURLE_OK) {
-                /* A broken stream, with libcurl's reason attached. */
-                (void)transport_error(t, "libcurl", err);
-                char reason[KIMI_ERROR_MESSAGE_MAX];
-                snprintf(reason, sizeof(reason), "%s", err->message);
-                return kimi_error_set(err, KIMI_ETRUNCATED,
-                                      "stream: the connection broke after "
-                                      "%zu bytes, before data: [DONE] "
-                                      "(%.300s)",
-                                      t->body_bytes, reason);
-            }
-            err->http_status = t->status;
-            err->offset = t->body_bytes;
-            return kimi_error_set(err, KIMI_ETRUNCATED,
-                                  "stream: the body ended after %zu bytes "
-                                  "without data: [DONE]%s",
-                                  t->body_bytes,
-                                  kimi_sse_pending(&t->sse)
-                                      ? " (the last event was cut off)"
-                                      : "");
+            return t->event_stream ? ended_early(t, err)
+                                   : not_an_event_stream(t, err);
         }
         enum kimi_status st = drive(t, poll_ms, event_ready, err);
         if (st != KIMI_OK) {
