@@ -100,6 +100,14 @@ typedef enum kimi_status (*kimi_step_fn)(struct kimi_transfer *t,
 enum kimi_status kimi_wait(struct kimi_transfer *t, kimi_step_fn step,
                            struct kimi_error *err);
 
+/* client.c: check out a lane into *lane, start req on t and wait with step
+ * (headers or the whole body).  0 when the status is 2xx; -1 with the
+ * exception set otherwise (a non-2xx status raises its APIStatusError once
+ * its body is read).  The caller frees t and checks *lane in either way. */
+int kimi_exchange(struct module_state *st, struct client *client,
+                  const struct kimi_request *req, struct kimi_transfer *t,
+                  struct kimi_lane **lane, kimi_step_fn step);
+
 /* stream.c */
 extern PyType_Spec kimi_stream_spec;
 PyObject *kimi_stream_open(struct module_state *st, struct client *client,

@@ -27,6 +27,38 @@ kimi_wait(struct kimi_transfer *t, kimi_step_fn step, struct kimi_error *err)
     }
 }
 
+int
+kimi_exchange(struct module_state *st, struct client *client,
+              const struct kimi_request *req, struct kimi_transfer *t,
+              struct kimi_lane **lane, kimi_step_fn step)
+{
+    struct kimi_error err = {0};
+    enum kimi_status status = kimi_pool_checkout(&client->pool, lane, &err);
+    if (status == KIMI_OK) {
+        status = kimi_transfer_start(t, *lane, client->pool.share, req,
+                                     &err);
+    }
+    if (status == KIMI_OK) {
+        status = kimi_wait(t, step, &err);
+    }
+    if (status == KIMI_OK && (t->status < 200 || t->status >= 300)) {
+        /* An error status: its body holds the server's message. */
+        status = kimi_wait(t, kimi_transfer_read_body, &err);
+        if (status == KIMI_OK) {
+            kimi_raise_status(st, t);
+            return -1;
+        }
+    }
+    if (status == KIMI_ECANCELLED) {
+        return -1;      /* a signal handler raised */
+    }
+    if (status != KIMI_OK) {
+        kimi_raise(st, &err, 0, NULL);
+        return -1;
+    }
+    return 0;
+}
+
 /* Seconds to whole milliseconds, at least 1 (0 would mean "no limit" to
  * the core) and at most INT_MAX. */
 static long
@@ -154,7 +186,6 @@ client_request(struct client *self, PyObject *args)
     Py_ssize_t n_lines = 0;
     struct kimi_lane *lane = NULL;
     struct kimi_transfer t;
-    struct kimi_error err = {0};
     PyObject *result = NULL;
     struct module_state *st = kimi_state_of_type(Py_TYPE(self));
 
@@ -190,27 +221,10 @@ client_request(struct client *self, PyObject *args)
                                   secret);
         goto done;
     }
-    if (kimi_pool_checkout(&self->pool, &lane, &err) != KIMI_OK) {
-        kimi_raise(st, &err, 0, NULL);
-        goto done;
+    if (kimi_exchange(st, self, &req, &t, &lane, kimi_transfer_read_body)
+        == 0) {
+        result = parse_body(st, &t, result_class);
     }
-    enum kimi_status status = kimi_transfer_start(&t, lane, self->pool.share,
-                                                  &req, &err);
-    if (status == KIMI_OK) {
-        status = kimi_wait(&t, kimi_transfer_read_body, &err);
-    }
-    if (status == KIMI_ECANCELLED) {
-        goto done;      /* a signal handler raised */
-    }
-    if (status != KIMI_OK) {
-        kimi_raise(st, &err, 0, NULL);
-        goto done;
-    }
-    if (t.status < 200 || t.status >= 300) {
-        kimi_raise_status(st, &t);
-        goto done;
-    }
-    result = parse_body(st, &t, result_class);
 done:
     kimi_transfer_free(&t);
     if (lane != NULL) {

@@ -52,7 +52,6 @@ kimi_stream_open(struct module_state *st, struct client *client,
                  const struct kimi_request *req, PyObject *chunk_class,
                  PyObject *completion_class, PyObject *secret)
 {
-    struct kimi_error err = {0};
     PyTypeObject *type = st->stream_type;
     struct stream *self = PyObject_GC_New(struct stream, type);
     if (self == NULL) {
@@ -68,36 +67,12 @@ kimi_stream_open(struct module_state *st, struct client *client,
     /* Tracked only once fully open: while the GIL is released below, no
      * other thread may reach (and close) a half-built stream through gc. */
 
-    if (kimi_pool_checkout(&client->pool, &self->lane, &err) != KIMI_OK) {
-        goto fail;
-    }
-    enum kimi_status status = kimi_transfer_start(
-        &self->transfer, self->lane, client->pool.share, req, &err);
-    if (status == KIMI_OK) {
-        status = kimi_wait(&self->transfer, kimi_transfer_wait_headers,
-                           &err);
-    }
-    if (status == KIMI_ECANCELLED) {
+    if (kimi_exchange(st, client, req, &self->transfer, &self->lane,
+                      kimi_transfer_wait_headers) < 0) {
         Py_DECREF(self);
         return NULL;
-    }
-    if (status != KIMI_OK) {
-        goto fail;
     }
     self->status = self->transfer.status;
-    if (self->status < 200 || self->status >= 300) {
-        status = kimi_wait(&self->transfer, kimi_transfer_read_body, &err);
-        if (status == KIMI_ECANCELLED) {
-            Py_DECREF(self);
-            return NULL;
-        }
-        if (status != KIMI_OK) {
-            goto fail;
-        }
-        kimi_raise_status(st, &self->transfer);
-        Py_DECREF(self);
-        return NULL;
-    }
     /* Built now, while no other thread can touch the header buffer. */
     self->headers = kimi_headers_dict(&self->transfer);
     if (self->headers == NULL) {
@@ -106,10 +81,6 @@ kimi_stream_open(struct module_state *st, struct client *client,
     }
     PyObject_GC_Track(self);
     return (PyObject *)self;
-fail:
-    kimi_raise(st, &err, 0, NULL);
-    Py_DECREF(self);
-    return NULL;
 }
 
 /* The server's error object, for StreamError.body (new ref or NULL). */
