@@ -109,12 +109,6 @@ read_index(const cJSON *item, size_t position, const char *what,
 
 /* ---- capped text buffers ---- */
 
-static size_t
-text_cap(const struct kimi_accum *acc)
-{
-    return acc->max_text != 0 ? acc->max_text : KIMI_MAX_TEXT;
-}
-
 /* The buffer's text, "" when nothing was kept. */
 static const char *
 buf_text(const struct kimi_buf *buf)
@@ -228,7 +222,7 @@ find_choice(struct kimi_accum *acc, long index,
         acc->choices = grown;
     }
     struct kimi_choice_acc *choice = &acc->choices[acc->n_choices];
-    size_t cap = text_cap(acc);
+    size_t cap = acc->max_text;
     memset(choice, 0, sizeof(*choice));
     choice->index = index;
     kimi_buf_init(&choice->role, cap);
@@ -267,7 +261,7 @@ find_tool_call(struct kimi_accum *acc, struct kimi_choice_acc *choice,
         choice->tool_calls = grown;
     }
     struct kimi_tool_call_acc *call;
-    size_t cap = text_cap(acc);
+    size_t cap = acc->max_text;
     call = &choice->tool_calls[choice->n_tool_calls];
     memset(call, 0, sizeof(*call));
     call->index = index;

@@ -47,7 +47,7 @@ struct kimi_accum {
     size_t n_choices;
     size_t cap_choices;
     cJSON *usage;                   /* owned copy of the last usage seen */
-    size_t n_chunks;
+    size_t n_chunks;                /* chunks folded in (diagnostics) */
 };
 
 void kimi_accum_init(struct kimi_accum *acc, size_t max_text);

@@ -40,7 +40,6 @@ struct kimi_nested_entry {
 };
 
 struct module_state {
-    PyTypeObject *client_type;
     PyTypeObject *stream_type;
     PyObject *APIConnectionError;
     PyObject *APITimeoutError;

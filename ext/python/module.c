@@ -27,6 +27,7 @@ core_exec(PyObject *module)
     struct module_state *st = PyModule_GetState(module);
     PyObject *exceptions = NULL;
     PyObject *models = NULL;
+    PyTypeObject *client_type = NULL;   /* new ref; the module keeps one */
     struct kimi_error err = {0};
     int rc = -1;
 
@@ -40,7 +41,7 @@ core_exec(PyObject *module)
         goto done;
     }
     if (get_attr(exceptions, "APIConnectionError",
-                    &st->APIConnectionError) < 0
+                 &st->APIConnectionError) < 0
         || get_attr(exceptions, "APITimeoutError", &st->APITimeoutError) < 0
         || get_attr(exceptions, "StreamError", &st->StreamError) < 0
         || get_attr(exceptions, "_status_error", &st->status_error) < 0
@@ -52,14 +53,14 @@ core_exec(PyObject *module)
     if (st->str_nested == NULL || st->empty_tuple == NULL) {
         goto done;
     }
-    st->client_type = (PyTypeObject *)PyType_FromModuleAndSpec(
+    client_type = (PyTypeObject *)PyType_FromModuleAndSpec(
         module, &kimi_client_spec, NULL);
     st->stream_type = (PyTypeObject *)PyType_FromModuleAndSpec(
         module, &kimi_stream_spec, NULL);
-    if (st->client_type == NULL || st->stream_type == NULL) {
+    if (client_type == NULL || st->stream_type == NULL) {
         goto done;
     }
-    if (PyModule_AddType(module, st->client_type) < 0
+    if (PyModule_AddType(module, client_type) < 0
         || PyModule_AddType(module, st->stream_type) < 0) {
         goto done;
     }
@@ -75,6 +76,7 @@ core_exec(PyObject *module)
     }
     rc = 0;
 done:
+    Py_XDECREF(client_type);
     Py_XDECREF(exceptions);
     Py_XDECREF(models);
     return rc;
@@ -84,7 +86,6 @@ static int
 core_traverse(PyObject *module, visitproc visit, void *arg)
 {
     struct module_state *st = PyModule_GetState(module);
-    Py_VISIT(st->client_type);
     Py_VISIT(st->stream_type);
     Py_VISIT(st->APIConnectionError);
     Py_VISIT(st->APITimeoutError);
@@ -102,7 +103,6 @@ static int
 core_clear(PyObject *module)
 {
     struct module_state *st = PyModule_GetState(module);
-    Py_CLEAR(st->client_type);
     Py_CLEAR(st->stream_type);
     Py_CLEAR(st->APIConnectionError);
     Py_CLEAR(st->APITimeoutError);
