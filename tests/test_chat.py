@@ -117,7 +117,7 @@ def test_create_invalid_json_body_raises_api_connection_error(client, server):
 def test_create_body_over_max_body_bytes_raises(make_client, server):
     client = make_client(max_body_bytes=1000)
     server.script(Reply.chat("x" * 5000))
-    with pytest.raises(kimi.APIConnectionError, match="exceeds 1000 bytes"):
+    with pytest.raises(kimi.APIConnectionError, match=r"exceeds max_body_bytes \(1000 bytes\)"):
         create(client)
 
 

@@ -59,7 +59,7 @@ def test_key_not_in_any_raised_exception(client, server):
     collect(lambda: create(client, stream=True))
     server.script(Reply.chat("x", disconnect_after=1))
     collect(lambda: list(create(client, stream=True)))
-    server.script(Reply.chat("x", include_done=False))
+    server.script(Reply.raw([delta_event(content="x")]))
     collect(lambda: list(create(client, stream=True)))
     server.script(Reply.raw([b'data: {"error":{"type":"server_error","message":"boom"}}\n\n']))
     collect(lambda: list(create(client, stream=True)))
@@ -332,7 +332,7 @@ def test_no_memory_growth_over_error_paths(client, server):
     def failing_calls(n: int) -> None:
         for _ in range(n):
             server.script(Reply.error(429), Reply.raw([delta_event(content="a"), b"data: {bad\n\n"]),
-                          Reply.chat("x", include_done=False))
+                          Reply.raw([delta_event(content="x")]))
             with pytest.raises(kimi.RateLimitError):
                 create(client)
             for _attempt in range(2):

@@ -215,8 +215,8 @@ def test_stream_role_on_first_content_chunk_without_role_chunk(client, server):
 # -- broken streams ------------------------------------------------------------------
 
 
-def test_stream_without_done_raises_stream_error_naming_done(client, server):
-    server.script(Reply.chat("complete text", include_done=False))
+def test_stream_ending_cleanly_before_a_finish_reason_raises_stream_error_naming_done(client, server):
+    server.script(Reply.raw([delta_event(content="complete"), delta_event(content=" text")]))
     stream = create(client, stream=True)
     got = []
     with pytest.raises(kimi.StreamError) as info:
@@ -225,6 +225,30 @@ def test_stream_without_done_raises_stream_error_naming_done(client, server):
     assert "[DONE]" in str(info.value)
     assert "".join(got) == "complete text"  # every chunk before the end was delivered
     assert stream.closed
+
+
+def test_stream_ending_cleanly_after_every_finish_reason_without_done_is_complete(client, server):
+    server.script(Reply.chat("complete text", include_done=False))
+    stream = create(client, stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "complete text"
+    reply = stream.final()
+    assert reply.choices[0].message.content == "complete text"
+    assert reply.choices[0].finish_reason == "stop"
+
+
+def test_stream_broken_after_every_finish_reason_without_done_is_still_an_error(client, server):
+    finished = delta_event(finish_reason="stop")
+    server.script(Reply.raw([delta_event(content="abc"), finished], close=True))
+    with pytest.raises(kimi.StreamError, match=r"\[DONE\]"):
+        create(client, stream=True).final()
+
+
+def test_stream_without_done_is_complete_only_when_every_choice_finished(client, server):
+    two = [sse({"choices": [{"index": i, "delta": {"content": str(i)}, "finish_reason": None}]}) for i in (0, 1)]
+    only_first = sse({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    server.script(Reply.raw([*two, only_first]))
+    with pytest.raises(kimi.StreamError, match=r"\[DONE\]"):
+        create(client, stream=True).final()
 
 
 def test_stream_disconnect_mid_body_raises_stream_error_after_delivered_chunks(client, server):
@@ -247,7 +271,7 @@ def test_stream_disconnect_mid_body_message_names_done(client, server):
 
 
 def test_stream_final_on_truncated_stream_raises_instead_of_partial_success(client, server):
-    server.script(Reply.chat("partial", include_done=False))
+    server.script(Reply.raw([delta_event(content="partial")]))
     with pytest.raises(kimi.StreamError, match=r"\[DONE\]"):
         create(client, stream=True).final()
 
@@ -330,7 +354,7 @@ def test_malformed_json_event_raises_stream_error_with_offset(client, server):
 def test_2xx_json_body_to_a_stream_request_raises_stream_error(client, server):
     server.script(Reply.json({"id": "x", "object": "chat.completion", "choices": []}))
     stream = create(client, stream=True)  # the status is fine; the body is judged on reading
-    with pytest.raises(kimi.StreamError, match="expected text/event-stream.*application/json"):
+    with pytest.raises(kimi.StreamError, match="expected Content-Type: text/event-stream.*application/json"):
         next(stream)
 
 

@@ -33,6 +33,10 @@ kimi_strerror(enum kimi_status status)
         return "server sent an error";
     case KIMI_ECANCELLED:
         return "cancelled";
+    case KIMI_ECERT:
+        return "certificate problem";
+    case KIMI_EFORKED:
+        return "used in a forked child";
     }
     return "unknown status";
 }

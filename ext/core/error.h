@@ -23,8 +23,10 @@ enum kimi_status {
     KIMI_ETIMEOUT,      /* no byte arrived within the idle timeout */
     KIMI_ETRUNCATED,    /* the body ended before data: [DONE] */
     KIMI_ESERVER,       /* the server sent an error object in the stream */
-    KIMI_ECANCELLED     /* the binding's wait was interrupted by a signal
+    KIMI_ECANCELLED,    /* the binding's wait was interrupted by a signal
                            handler that raised (the core never returns it) */
+    KIMI_ECERT,         /* a TLS certificate problem (never retried) */
+    KIMI_EFORKED        /* the transfer belongs to another process */
 };
 
 #define KIMI_ERROR_MESSAGE_MAX 512
@@ -34,6 +36,10 @@ struct kimi_error {
     int curl_code;          /* CURLcode when the failure came from libcurl */
     long http_status;       /* HTTP status when known, else 0 */
     size_t offset;          /* byte offset in the response body, if any */
+    int rejected;           /* a complete response arrived and the client
+                               refused it: retrying would bill it again */
+    const char *limit;      /* the timeout that fired: "connect", "read",
+                               "event" or "total" (static), else NULL */
     char message[KIMI_ERROR_MESSAGE_MAX];
 };
 

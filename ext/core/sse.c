@@ -254,8 +254,8 @@ sse_end_field(struct kimi_sse *sse, size_t at, struct kimi_error *err)
 
 /* An empty line: hand the event to cb unless no data line came. */
 static enum kimi_status
-sse_dispatch(struct kimi_sse *sse, kimi_sse_callback cb, void *ctx,
-             struct kimi_error *err)
+sse_dispatch(struct kimi_sse *sse, size_t at, kimi_sse_callback cb,
+             void *ctx, struct kimi_error *err)
 {
     enum kimi_status st = KIMI_OK;
 
@@ -274,6 +274,7 @@ sse_dispatch(struct kimi_sse *sse, kimi_sse_callback cb, void *ctx,
         ev.type_len = sse->type.len;
         ev.id = sse->id.data != NULL ? sse->id.data : "";
         ev.id_len = sse->id.len;
+        ev.end = at;
         st = cb(ctx, &ev, err);
     }
     kimi_buf_clear(&sse->data);
@@ -347,7 +348,8 @@ kimi_sse_feed(struct kimi_sse *sse, const char *bytes, size_t n,
                 sse->state = *p == '\r' ? KIMI_SSE_AFTER_CR
                                         : KIMI_SSE_LINE_START;
                 p++;
-                st = sse_dispatch(sse, cb, ctx, err);
+                st = sse_dispatch(sse, base + (size_t)(p - bytes), cb, ctx,
+                                  err);
             }
             else if (*p == ':') {
                 p++;

@@ -29,6 +29,7 @@ struct kimi_sse_event {
     size_t type_len;
     const char *id;         /* last event id (persists across events) */
     size_t id_len;
+    size_t end;             /* stream offset just past the blank line */
 };
 
 /* Called once per dispatched event.  A status other than KIMI_OK stops

@@ -13,8 +13,10 @@
 
 #include "chunk.h"
 #include "error.h"
-#include "http.h"
+#include "events.h"
+#include "drive.h"
 #include "pool.h"
+#include "transfer.h"
 
 /* Longest wait with the GIL released before signals are checked. */
 #define KIMI_POLL_MS 100

@@ -35,15 +35,18 @@ kimi_exchange(struct module_state *st, struct client *client,
     struct kimi_error err = {0};
     enum kimi_status status = kimi_pool_checkout(&client->pool, lane, &err);
     if (status == KIMI_OK) {
-        status = kimi_transfer_start(t, *lane, client->pool.share, req,
-                                     &err);
+        status = kimi_transfer_start(t, (*lane)->easy, client->pool.share,
+                                     req, &err);
+    }
+    if (status == KIMI_OK) {
+        status = kimi_transfer_attach(t, (*lane)->multi, &err);
     }
     if (status == KIMI_OK) {
         status = kimi_wait(t, step, &err);
     }
     if (status == KIMI_OK && (t->status < 200 || t->status >= 300)) {
         /* An error status: its body holds the server's message. */
-        status = kimi_wait(t, kimi_transfer_read_body, &err);
+        status = kimi_wait(t, kimi_drive_body, &err);
         if (status == KIMI_OK) {
             kimi_raise_status(st, t);
             return -1;
@@ -210,8 +213,13 @@ client_request(struct client *self, PyObject *args)
         .n_headers = (size_t)n_lines,
         .body = body != Py_None ? PyBytes_AS_STRING(body) : NULL,
         .body_len = body != Py_None ? (size_t)PyBytes_GET_SIZE(body) : 0,
-        .connect_timeout_ms = to_ms(connect_timeout),
-        .idle_timeout_ms = to_ms(idle_timeout),
+        .timeouts = {
+            .connect_ms = to_ms(connect_timeout),
+            .read_ms = to_ms(idle_timeout),
+            .event_ms = to_ms(idle_timeout),
+        },
+        .tls = {.verify = 1},
+        .compressed = !stream,
         .stream = stream,
         .max_event = self->max_event,
         .max_body = self->max_body,
@@ -221,7 +229,7 @@ client_request(struct client *self, PyObject *args)
                                   secret);
         goto done;
     }
-    if (kimi_exchange(st, self, &req, &t, &lane, kimi_transfer_read_body)
+    if (kimi_exchange(st, self, &req, &t, &lane, kimi_drive_body)
         == 0) {
         result = parse_body(st, &t, result_class);
     }

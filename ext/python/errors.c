@@ -24,6 +24,8 @@ class_for(struct module_state *st, enum kimi_status status, int in_stream)
     case KIMI_ETRUNCATED:
     case KIMI_ESERVER:
         return st->StreamError;
+    case KIMI_EFORKED:
+        return in_stream ? st->StreamError : st->APIConnectionError;
     case KIMI_EPROTO:
     case KIMI_ETOOBIG:
         return in_stream ? st->StreamError : st->APIConnectionError;

@@ -19,8 +19,6 @@ enum read_mode {
 struct stream {
     PyObject_HEAD
     struct kimi_transfer transfer;
-    struct kimi_accum accum;
-    struct kimi_error assembly;     /* why final() cannot be built, if so */
     struct kimi_lane *lane;         /* NULL once released */
     struct client *client;          /* strong: owns the lane pool */
     PyObject *chunk_class;
@@ -42,7 +40,7 @@ stream_release(struct stream *self)
     if (self->lane == NULL) {
         return;
     }
-    kimi_transfer_free(&self->transfer);
+    kimi_transfer_detach(&self->transfer);
     kimi_pool_checkin(&self->client->pool, self->lane);
     self->lane = NULL;
 }
@@ -59,7 +57,6 @@ kimi_stream_open(struct module_state *st, struct client *client,
     }
     memset(&self->transfer, 0, sizeof(*self) - offsetof(struct stream,
                                                         transfer));
-    kimi_accum_init(&self->accum, client->max_body);
     self->client = (struct client *)Py_NewRef(client);
     self->chunk_class = Py_NewRef(chunk_class);
     self->completion_class = Py_NewRef(completion_class);
@@ -68,7 +65,7 @@ kimi_stream_open(struct module_state *st, struct client *client,
      * other thread may reach (and close) a half-built stream through gc. */
 
     if (kimi_exchange(st, client, req, &self->transfer, &self->lane,
-                      kimi_transfer_wait_headers) < 0) {
+                      kimi_drive_headers) < 0) {
         Py_DECREF(self);
         return NULL;
     }
@@ -164,8 +161,8 @@ stream_read(struct stream *self, enum read_mode mode)
         enum kimi_status status;
 
         Py_BEGIN_ALLOW_THREADS
-        status = kimi_transfer_next_event(&self->transfer, KIMI_POLL_MS,
-                                          &event, &err);
+        status = kimi_drive_event(&self->transfer, KIMI_POLL_MS, &event,
+                                 &err);
         Py_END_ALLOW_THREADS
 
         if (self->close_requested) {
@@ -187,17 +184,6 @@ stream_read(struct stream *self, enum read_mode mode)
         }
         if (status != KIMI_OK) {
             return raise_stream_error(self, &err);
-        }
-        /* A reply too big to assemble does not stop the chunks: only
-         * final() reports it.  A malformed chunk does stop them. */
-        if (self->assembly.status == KIMI_OK
-            && kimi_accum_add(&self->accum, event, &err) != KIMI_OK) {
-            if (err.status != KIMI_ETOOBIG) {
-                cJSON_Delete(event);
-                return raise_stream_error(self, &err);
-            }
-            self->assembly = err;
-            kimi_accum_free(&self->accum);
         }
         PyObject *value = NULL;
         if (mode == READ_CHUNKS) {
@@ -275,20 +261,8 @@ stream_final(struct stream *self, PyObject *Py_UNUSED(ignored))
         PyErr_SetObject((PyObject *)Py_TYPE(self->failure), self->failure);
         return NULL;
     }
-    if (!self->completed) {
-        kimi_error_set(&err, KIMI_ETRUNCATED,
-                       "final: the stream was closed before data: [DONE]");
-        return kimi_raise(kimi_state_of_type(Py_TYPE(self)), &err, 1, NULL);
-    }
-    if (self->assembly.status != KIMI_OK) {
-        err = self->assembly;
-        kimi_error_set(&err, err.status,
-                       "final: the reply is too big to assemble "
-                       "(max_body_bytes): %.400s",
-                       self->assembly.message);
-        return kimi_raise(kimi_state_of_type(Py_TYPE(self)), &err, 1, NULL);
-    }
-    if (kimi_accum_build(&self->accum, &reply, &err) != KIMI_OK) {
+    if (kimi_events_reply(&self->transfer, self->completed, &reply, &err)
+        != KIMI_OK) {
         return kimi_raise(kimi_state_of_type(Py_TYPE(self)), &err, 1, NULL);
     }
     PyObject *result = kimi_convert(kimi_state_of_type(Py_TYPE(self)), reply,
@@ -375,7 +349,7 @@ stream_dealloc(struct stream *self)
     PyTypeObject *type = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
     stream_clear(self);
-    kimi_accum_free(&self->accum);
+    kimi_transfer_free(&self->transfer);
     type->tp_free((PyObject *)self);
     Py_DECREF(type);
 }

@@ -26,8 +26,10 @@
 
 #include "check.h"
 #include "chunk.h"
-#include "http.h"
+#include "events.h"
+#include "drive.h"
 #include "pool.h"
+#include "transfer.h"
 
 #define POLL_MS 100             /* the binding's wait slice */
 #define WAIT_LIMIT_MS 8000      /* no wait loop in a test runs longer */
@@ -657,8 +659,9 @@ call_init(struct call *c, const char *method, const char *path, int stream)
              path);
     c->req.method = method;
     c->req.url = c->url;
-    c->req.connect_timeout_ms = CONNECT_TIMEOUT_MS;
-    c->req.idle_timeout_ms = IDLE_TIMEOUT_MS;
+    c->req.timeouts.connect_ms = CONNECT_TIMEOUT_MS;
+    c->req.timeouts.read_ms = IDLE_TIMEOUT_MS;
+    c->req.tls.verify = 1;
     c->req.stream = stream;
 }
 
@@ -671,7 +674,12 @@ call_start(struct call *c, struct kimi_pool *p)
         c->lane = NULL;
         return st;
     }
-    return kimi_transfer_start(&c->t, c->lane, p->share, &c->req, &c->err);
+    st = kimi_transfer_start(&c->t, c->lane->easy, p->share, &c->req,
+                             &c->err);
+    if (st == KIMI_OK) {
+        st = kimi_transfer_attach(&c->t, c->lane->multi, &c->err);
+    }
+    return st;
 }
 
 /* Repeat a step while it says KIMI_AGAIN, for at most WAIT_LIMIT_MS. */
@@ -697,7 +705,7 @@ call_fetch(struct call *c, struct kimi_pool *p)
 {
     enum kimi_status st = call_start(c, p);
     if (st == KIMI_OK) {
-        st = call_wait(c, kimi_transfer_read_body);
+        st = call_wait(c, kimi_drive_body);
     }
     return st;
 }
@@ -708,7 +716,7 @@ call_open(struct call *c, struct kimi_pool *p)
 {
     enum kimi_status st = call_start(c, p);
     if (st == KIMI_OK) {
-        st = call_wait(c, kimi_transfer_wait_headers);
+        st = call_wait(c, kimi_drive_headers);
     }
     return st;
 }
@@ -719,8 +727,8 @@ call_event(struct call *c, cJSON **event)
     int64_t end = now_ms() + WAIT_LIMIT_MS;
     *event = NULL;
     for (;;) {
-        enum kimi_status st = kimi_transfer_next_event(&c->t, POLL_MS, event,
-                                                       &c->err);
+        enum kimi_status st = kimi_drive_event(&c->t, POLL_MS, event,
+                                              &c->err);
         if (st != KIMI_AGAIN) {
             return st;
         }
@@ -920,7 +928,7 @@ test_post_body_and_headers_arrive_exactly(void)
     c.req.body_len = sizeof(body);
     CHECK(call_start(&c, &pool) == KIMI_OK);
     memset(body, 'X', sizeof(body));    /* the transfer holds a copy */
-    CHECK(call_wait(&c, kimi_transfer_read_body) == KIMI_OK);
+    CHECK(call_wait(&c, kimi_drive_body) == KIMI_OK);
     CHECK(c.t.status == 200);
     CHECK_MEM(c.t.body.data, c.t.body.len, "{\"ok\":true}", 11);
     call_end(&c, &pool);
@@ -1268,7 +1276,7 @@ test_error_status_body_is_read_whole_and_capped(void)
     call_init(&c, "POST", "/v1/chat/completions", 1);
     CHECK(call_open(&c, &pool) == KIMI_OK);
     CHECK(c.t.status == 429);
-    CHECK(call_wait(&c, kimi_transfer_read_body) == KIMI_OK);
+    CHECK(call_wait(&c, kimi_drive_body) == KIMI_OK);
     CHECK_MEM(c.t.body.data, c.t.body.len, body, strlen(body));
     CHECK(kimi_transfer_header(&c.t, "retry-after", value, sizeof(value))
           == 1);
@@ -1293,11 +1301,30 @@ test_error_status_body_is_read_whole_and_capped(void)
     call_init(&c, "POST", "/v1/chat/completions", 1);
     CHECK(call_open(&c, &pool) == KIMI_OK);
     CHECK(c.t.status == 503);
-    CHECK(call_wait(&c, kimi_transfer_read_body) == KIMI_OK);
+    CHECK(call_wait(&c, kimi_drive_body) == KIMI_OK);
     CHECK(c.t.body.len == KIMI_MAX_ERROR_BODY);
     CHECK(c.t.body.data != NULL
           && memcmp(c.t.body.data, big, KIMI_MAX_ERROR_BODY) == 0);
-    CHECK(c.t.body_bytes == big_len);
+    /* The transfer stops at the cap instead of reading on. */
+    CHECK(c.t.body_bytes >= KIMI_MAX_ERROR_BODY && c.t.body_bytes < big_len);
+    CHECK(c.t.error_body_full == 1);
+    call_end(&c, &pool);
+    srv_finish();
+
+    /* An error body that never ends: read up to the cap, then done at
+     * once, not after the idle timeout. */
+    srv_begin();
+    r = srv_reply(SRV_STALL);
+    srv_text(r, 0,
+             "HTTP/1.1 500 Internal Server Error\r\n"
+             "Content-Type: text/plain\r\nConnection: close\r\n\r\n");
+    srv_add(r, 0, big, big_len);
+    call_init(&c, "GET", "/v1/models", 0);
+    int64_t start = now_ms();
+    CHECK(call_fetch(&c, &pool) == KIMI_OK);
+    CHECK(now_ms() - start < IDLE_TIMEOUT_MS / 2);
+    CHECK(c.t.status == 500);
+    CHECK(c.t.body.len == KIMI_MAX_ERROR_BODY);
     call_end(&c, &pool);
     srv_finish();
 }
@@ -1389,7 +1416,7 @@ test_silent_server_times_out_after_idle_timeout(void)
     srv_chunk_text(r, 2, "data: {\"n\":1}\n\n");
 
     call_init(&c, "POST", "/v1/chat/completions", 1);
-    c.req.idle_timeout_ms = 300;
+    c.req.timeouts.read_ms = 300;
     CHECK(call_open(&c, &pool) == KIMI_OK);
     CHECK(event_n_is(&c, 1));
     int64_t start = now_ms();
@@ -1407,7 +1434,7 @@ test_silent_server_times_out_after_idle_timeout(void)
     srv_begin();
     r = srv_reply(SRV_STALL);
     call_init(&c, "POST", "/v1/chat/completions", 1);
-    c.req.idle_timeout_ms = 300;
+    c.req.timeouts.read_ms = 300;
     start = now_ms();
     CHECK(call_open(&c, &pool) == KIMI_ETIMEOUT);
     elapsed = now_ms() - start;
@@ -1454,8 +1481,8 @@ test_refused_connection_is_connect_error(void)
     CHECK(c.err.status == KIMI_ECONNECT);
     CHECK(c.err.curl_code == CURLE_COULDNT_CONNECT);
     CHECK(c.err.http_status == 0);
-    CHECK(strncmp(c.err.message, "read response: ", 15) == 0);
-    CHECK(strlen(c.err.message) > 15);
+    CHECK(strncmp(c.err.message, "connect: ", 9) == 0);
+    CHECK(strlen(c.err.message) > 9);
     CHECK(c.t.status == 0);
     CHECK(kimi_transfer_header(&c.t, "content-type", value, sizeof(value))
           == 0);
@@ -1466,7 +1493,7 @@ test_refused_connection_is_connect_error(void)
     snprintf(c.url, sizeof(c.url), "http://127.0.0.1:%d/v1/chat", port);
     CHECK(call_open(&c, &pool) == KIMI_ECONNECT);
     CHECK(c.err.curl_code == CURLE_COULDNT_CONNECT);
-    CHECK(strncmp(c.err.message, "request: ", 9) == 0);
+    CHECK(strncmp(c.err.message, "connect: ", 9) == 0);
     call_end(&c, &pool);
 }
 
@@ -1589,7 +1616,7 @@ test_free_is_idempotent_and_safe_on_zeroed_structs(void)
     memset(&t, 0, sizeof(t));
     kimi_transfer_free(&t);
     kimi_transfer_free(&t);
-    CHECK(t.lane == NULL && t.attached == 0);
+    CHECK(t.easy == NULL && t.attached == 0);
 
     memset(&p, 0, sizeof(p));
     kimi_pool_free(&p);
@@ -1648,9 +1675,10 @@ child_request(struct kimi_pool *p)
     CHECK(c.lane != NULL && c.lane->pid == getpid());
     CHECK(p->n_idle == 0);
     if (c.lane != NULL) {
-        CHECK(kimi_transfer_start(&c.t, c.lane, p->share, &c.req, &c.err)
-              == KIMI_OK);
-        CHECK(call_wait(&c, kimi_transfer_read_body) == KIMI_OK);
+        CHECK(kimi_transfer_start(&c.t, c.lane->easy, p->share, &c.req,
+                                  &c.err) == KIMI_OK);
+        CHECK(kimi_transfer_attach(&c.t, c.lane->multi, &c.err) == KIMI_OK);
+        CHECK(call_wait(&c, kimi_drive_body) == KIMI_OK);
         CHECK(c.t.status == 200);
         CHECK_MEM(c.t.body.data, c.t.body.len, "{\"who\":\"child\"}", 15);
     }
