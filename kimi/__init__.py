@@ -9,14 +9,17 @@
     print(stream.final().usage)
 """
 
+from ._base_client import Timeout
 from ._client import DEFAULT_BASE_URL, Kimi
 from ._core import Stream
 from ._exceptions import (
     APIConnectionError,
+    APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    CertificateError,
     InternalServerError,
     KimiError,
     NotFoundError,
@@ -45,10 +48,13 @@ from ._version import __version__
 __all__ = [
     "Kimi",
     "Stream",
+    "Timeout",
     "DEFAULT_BASE_URL",
     "KimiError",
     "APIConnectionError",
     "APITimeoutError",
+    "CertificateError",
+    "APIResponseValidationError",
     "APIStatusError",
     "BadRequestError",
     "AuthenticationError",

@@ -9,25 +9,39 @@ cjson_version: str
 MAX_EVENT_DEFAULT: int
 MAX_BODY_DEFAULT: int
 
+class Request:
+    """One HTTP request, checked once; timeouts in seconds (None: no limit)."""
+
+    stream: bool
+    url: str
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        headers: tuple[str, ...],
+        body: bytes | None = None,
+        *,
+        stream: bool = False,
+        connect: float | None = None,
+        read: float | None = None,
+        event: float | None = None,
+        total: float | None = None,
+        verify: bool = True,
+        ca_file: str | None = None,
+        ca_dir: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+        secret: str | None = None,
+        result_class: type | None = None,
+        chunk_class: type | None = None,
+    ) -> None: ...
+
 class Client:
     """Transfer lanes shared by the calls of one kimi.Kimi."""
 
     idle_lanes: int
     def __init__(self, max_idle_lanes: int = 8, max_event: int = 0, max_body: int = 0) -> None: ...
-    def request(
-        self,
-        method: str,
-        url: str,
-        headers: tuple[str, ...],
-        body: bytes | None,
-        stream: bool,
-        idle_timeout: float,
-        connect_timeout: float,
-        result_class: type | None,
-        chunk_class: type | None,
-        secret: str | None,
-        /,
-    ) -> Any: ...
+    def send(self, request: Request, total: float | None = None, /) -> Any: ...
 
 class Stream:
     """A streamed chat completion.

@@ -1,8 +1,13 @@
 """The exceptions kimi raises, from C and from Python alike.
 
     KimiError
-    ├── APIConnectionError      no valid response came (DNS, connect, TLS,
-    │   └── APITimeoutError     reset, bad body); nothing arrived in time
+    ├── APIConnectionError      no complete response came (DNS, connect,
+    │   │                       TLS, reset)
+    │   ├── APITimeoutError     a time limit passed (``limit`` says which)
+    │   └── CertificateError    the TLS certificate check failed
+    ├── APIResponseValidationError  a complete reply the client refused (too
+    │                           big, not JSON, oversized headers): never
+    │                           retried, the server already produced it
     ├── APIStatusError          the server answered with a non-2xx status
     │   ├── BadRequestError             400
     │   ├── AuthenticationError         401
@@ -29,6 +34,8 @@ __all__ = [
     "KimiError",
     "APIConnectionError",
     "APITimeoutError",
+    "CertificateError",
+    "APIResponseValidationError",
     "APIStatusError",
     "BadRequestError",
     "AuthenticationError",
@@ -94,9 +101,30 @@ class APIConnectionError(KimiError):
 
 
 class APITimeoutError(APIConnectionError):
-    """Connecting took too long, or the server went silent too long."""
+    """A time limit passed: ``limit`` is ``"connect"``, ``"read"`` (silence between
+    bytes), ``"event"`` (silence between a stream's data events) or ``"total"``."""
+
+    limit: str | None = None
 
     def __init__(self, message: str = "request timed out") -> None:
+        super().__init__(message)
+
+
+class CertificateError(APIConnectionError):
+    """The server's TLS certificate could not be verified (or the client's own
+    certificate is unusable); retrying would not help."""
+
+
+class APIResponseValidationError(KimiError):
+    """A complete reply arrived and the client refused it: larger than
+    ``max_body_bytes``, empty or not JSON, or with an oversized header block.  It is
+    never retried, since the server already produced (and billed) it."""
+
+    status_code: int | None = None
+    curl_code: int | None = None
+    offset: int = 0
+
+    def __init__(self, message: str = "invalid response") -> None:
         super().__init__(message)
 
 

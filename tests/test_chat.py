@@ -108,17 +108,22 @@ def test_create_large_integers_and_floats_keep_their_type(client, server):
     assert reply.usage.cost == 1.5
 
 
-def test_create_invalid_json_body_raises_api_connection_error(client, server):
-    server.script(Reply.json(b'{"id": "x", "choices": [', status=200))
-    with pytest.raises(kimi.APIConnectionError, match="invalid JSON at byte"):
+def test_create_invalid_json_body_raises_a_validation_error_without_retrying(make_client, server):
+    client = make_client(max_retries=3)
+    server.script(*[Reply.json(b'{"id": "x", "choices": [', status=200)] * 4)
+    with pytest.raises(kimi.APIResponseValidationError, match="invalid JSON at byte") as info:
         create(client)
+    assert not isinstance(info.value, kimi.APIConnectionError)
+    assert info.value.status_code == 200
+    assert len(server.requests) == 1  # the server produced (and billed) it once
 
 
-def test_create_body_over_max_body_bytes_raises(make_client, server):
-    client = make_client(max_body_bytes=1000)
-    server.script(Reply.chat("x" * 5000))
-    with pytest.raises(kimi.APIConnectionError, match=r"exceeds max_body_bytes \(1000 bytes\)"):
+def test_create_body_over_max_body_bytes_raises_once_without_retrying(make_client, server):
+    client = make_client(max_body_bytes=1000, max_retries=3)
+    server.script(*[Reply.chat("x" * 5000)] * 4)
+    with pytest.raises(kimi.APIResponseValidationError, match=r"exceeds max_body_bytes \(1000 bytes\)"):
         create(client)
+    assert len(server.requests) == 1
 
 
 def test_models_list_is_an_iterable_model_list(client, server):
@@ -307,7 +312,7 @@ def test_create_rejects_bad_arguments_before_sending(client, server, kwargs, exc
 def test_with_options_makes_an_independent_client(client, server):
     other = client.with_options(default_headers={"X-Other": "1"}, timeout=7.0)
     assert other is not client
-    assert other.timeout == 7.0 and client.timeout != 7.0
+    assert other.timeout == kimi.Timeout(7.0) and client.timeout != kimi.Timeout(7.0)
     assert other.api_key == client.api_key
     create(other)
     assert server.requests[-1].headers["x-other"] == "1"

@@ -43,8 +43,11 @@ struct kimi_nested_entry {
 
 struct module_state {
     PyTypeObject *stream_type;
+    PyTypeObject *request_type;
     PyObject *APIConnectionError;
     PyObject *APITimeoutError;
+    PyObject *CertificateError;
+    PyObject *APIResponseValidationError;
     PyObject *StreamError;
     PyObject *status_error;     /* kimi._exceptions._status_error */
     PyObject *object_class;     /* kimi._models.KimiObject */
@@ -60,6 +63,32 @@ struct client {
     size_t max_event;
     size_t max_body;
 };
+
+/* request.c: one request, its arguments parsed once; the core struct's
+ * strings point into the objects it holds. */
+struct request {
+    PyObject_HEAD
+    struct kimi_request core;
+    const char **lines;         /* UTF-8 views of headers' items */
+    PyObject *method;
+    PyObject *url;
+    PyObject *headers;          /* tuple of "Name: value" str */
+    PyObject *body;             /* bytes or None */
+    PyObject *ca_file;
+    PyObject *ca_dir;
+    PyObject *cert_file;
+    PyObject *key_file;
+    PyObject *secret;           /* str or None */
+    PyObject *result_class;     /* class of a reply, None for bytes */
+    PyObject *chunk_class;      /* class of a stream's chunks */
+};
+
+extern PyType_Spec kimi_request_spec;
+
+/* request.c: seconds (a number, or None) as whole milliseconds for the
+ * core: None and 0 give 0 ("no limit"), anything else at least 1 and at
+ * most INT_MAX.  -1 with an exception for a negative or non-number. */
+int kpy_seconds_to_ms(PyObject *value, const char *name, long *out);
 
 struct module_state *kimi_state_of_type(PyTypeObject *type);
 
@@ -91,30 +120,36 @@ PyObject *kimi_raise_status(struct module_state *st,
 /* errors.c: response headers as a dict with lower-case names. */
 PyObject *kimi_headers_dict(const struct kimi_transfer *t);
 
-/* client.c: run a transfer step with the GIL released until it stops
- * saying KIMI_AGAIN, checking for signals between slices.  Returns
- * KIMI_ECANCELLED with a Python exception set when a signal handler
- * raised. */
-typedef enum kimi_status (*kimi_step_fn)(struct kimi_transfer *t,
-                                         int poll_ms,
-                                         struct kimi_error *err);
-enum kimi_status kimi_wait(struct kimi_transfer *t, kimi_step_fn step,
-                           struct kimi_error *err);
+/* exchange.c: what kpy_wait waits for. */
+enum kpy_step {
+    KPY_HEADERS,    /* the status and headers */
+    KPY_BODY,       /* the whole body */
+    KPY_EVENT       /* one event (*event) or the end of the stream */
+};
 
-/* client.c: check out a lane into *lane, start req on t and wait with step
- * (headers or the whole body).  0 when the status is 2xx; -1 with the
- * exception set otherwise (a non-2xx status raises its APIStatusError once
- * its body is read).  The caller frees t and checks *lane in either way. */
-int kimi_exchange(struct module_state *st, struct client *client,
-                  const struct kimi_request *req, struct kimi_transfer *t,
-                  struct kimi_lane **lane, kimi_step_fn step);
+/* exchange.c: drive the transfer with the GIL released until the step
+ * stops saying KIMI_AGAIN, checking for signals between slices.  Returns
+ * KIMI_ECANCELLED with a Python exception set when a signal handler
+ * raised, or without one when *stop (may be NULL) became true. */
+enum kimi_status kpy_wait(struct kimi_transfer *t, enum kpy_step step,
+                          cJSON **event, const int *stop,
+                          struct kimi_error *err);
+
+/* exchange.c: check out a lane into *lane, start req on t and wait for
+ * the status (and, with whole_body, the body).  0 when the status is 2xx;
+ * -1 with the exception set otherwise (a non-2xx status raises its
+ * APIStatusError once its body is read).  The caller frees t and checks
+ * *lane in either way. */
+int kpy_exchange_open(struct module_state *st, struct kimi_pool *pool,
+                      const struct kimi_request *req,
+                      struct kimi_transfer *t, struct kimi_lane **lane,
+                      int whole_body);
 
 /* stream.c */
 extern PyType_Spec kimi_stream_spec;
 PyObject *kimi_stream_open(struct module_state *st, struct client *client,
-                           const struct kimi_request *req,
-                           PyObject *chunk_class, PyObject *completion_class,
-                           PyObject *secret);
+                           struct request *request,
+                           const struct kimi_request *req);
 
 /* client.c */
 extern PyType_Spec kimi_client_spec;

@@ -10,17 +10,23 @@
 #include <ctype.h>
 #include <string.h>
 
-/* The most specific class for a core status. */
+/* The most specific class for a core failure. */
 static PyObject *
-class_for(struct module_state *st, enum kimi_status status, int in_stream)
+class_for(struct module_state *st, const struct kimi_error *err,
+          int in_stream)
 {
-    switch (status) {
+    if (err->rejected && !in_stream) {
+        return st->APIResponseValidationError;
+    }
+    switch (err->status) {
     case KIMI_ENOMEM:
         return PyExc_MemoryError;
     case KIMI_EINVAL:
         return PyExc_ValueError;
     case KIMI_ETIMEOUT:
         return st->APITimeoutError;
+    case KIMI_ECERT:
+        return st->CertificateError;
     case KIMI_ETRUNCATED:
     case KIMI_ESERVER:
         return st->StreamError;
@@ -46,11 +52,23 @@ set_attr_long(PyObject *obj, const char *name, long long value)
     return rc;
 }
 
+static int
+set_attr_str(PyObject *obj, const char *name, const char *value)
+{
+    PyObject *v = PyUnicode_FromString(value);
+    if (v == NULL) {
+        return -1;
+    }
+    int rc = PyObject_SetAttrString(obj, name, v);
+    Py_DECREF(v);
+    return rc;
+}
+
 PyObject *
 kimi_exception_new(struct module_state *st, const struct kimi_error *err,
                    int in_stream, PyObject *body)
 {
-    PyObject *cls = class_for(st, err->status, in_stream);
+    PyObject *cls = class_for(st, err, in_stream);
     const char *message = err->message[0] ? err->message
                                           : kimi_strerror(err->status);
     /* The server's text may be cut inside a character or not UTF-8. */
@@ -71,6 +89,8 @@ kimi_exception_new(struct module_state *st, const struct kimi_error *err,
         || (err->http_status
             && set_attr_long(exc, "status_code", err->http_status))
         || set_attr_long(exc, "offset", (long long)err->offset)
+        || (err->limit != NULL
+            && set_attr_str(exc, "limit", err->limit) < 0)
         || (body != NULL && PyObject_SetAttrString(exc, "body", body))) {
         Py_DECREF(exc);
         return NULL;

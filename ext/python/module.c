@@ -43,6 +43,10 @@ core_exec(PyObject *module)
     if (get_attr(exceptions, "APIConnectionError",
                  &st->APIConnectionError) < 0
         || get_attr(exceptions, "APITimeoutError", &st->APITimeoutError) < 0
+        || get_attr(exceptions, "CertificateError",
+                    &st->CertificateError) < 0
+        || get_attr(exceptions, "APIResponseValidationError",
+                    &st->APIResponseValidationError) < 0
         || get_attr(exceptions, "StreamError", &st->StreamError) < 0
         || get_attr(exceptions, "_status_error", &st->status_error) < 0
         || get_attr(models, "KimiObject", &st->object_class) < 0) {
@@ -57,11 +61,15 @@ core_exec(PyObject *module)
         module, &kimi_client_spec, NULL);
     st->stream_type = (PyTypeObject *)PyType_FromModuleAndSpec(
         module, &kimi_stream_spec, NULL);
-    if (client_type == NULL || st->stream_type == NULL) {
+    st->request_type = (PyTypeObject *)PyType_FromModuleAndSpec(
+        module, &kimi_request_spec, NULL);
+    if (client_type == NULL || st->stream_type == NULL
+        || st->request_type == NULL) {
         goto done;
     }
     if (PyModule_AddType(module, client_type) < 0
-        || PyModule_AddType(module, st->stream_type) < 0) {
+        || PyModule_AddType(module, st->stream_type) < 0
+        || PyModule_AddType(module, st->request_type) < 0) {
         goto done;
     }
     curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
@@ -87,8 +95,11 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
 {
     struct module_state *st = PyModule_GetState(module);
     Py_VISIT(st->stream_type);
+    Py_VISIT(st->request_type);
     Py_VISIT(st->APIConnectionError);
     Py_VISIT(st->APITimeoutError);
+    Py_VISIT(st->CertificateError);
+    Py_VISIT(st->APIResponseValidationError);
     Py_VISIT(st->StreamError);
     Py_VISIT(st->status_error);
     Py_VISIT(st->object_class);
@@ -104,8 +115,11 @@ core_clear(PyObject *module)
 {
     struct module_state *st = PyModule_GetState(module);
     Py_CLEAR(st->stream_type);
+    Py_CLEAR(st->request_type);
     Py_CLEAR(st->APIConnectionError);
     Py_CLEAR(st->APITimeoutError);
+    Py_CLEAR(st->CertificateError);
+    Py_CLEAR(st->APIResponseValidationError);
     Py_CLEAR(st->StreamError);
     Py_CLEAR(st->status_error);
     Py_CLEAR(st->object_class);

@@ -47,8 +47,7 @@ stream_release(struct stream *self)
 
 PyObject *
 kimi_stream_open(struct module_state *st, struct client *client,
-                 const struct kimi_request *req, PyObject *chunk_class,
-                 PyObject *completion_class, PyObject *secret)
+                 struct request *request, const struct kimi_request *req)
 {
     PyTypeObject *type = st->stream_type;
     struct stream *self = PyObject_GC_New(struct stream, type);
@@ -58,14 +57,14 @@ kimi_stream_open(struct module_state *st, struct client *client,
     memset(&self->transfer, 0, sizeof(*self) - offsetof(struct stream,
                                                         transfer));
     self->client = (struct client *)Py_NewRef(client);
-    self->chunk_class = Py_NewRef(chunk_class);
-    self->completion_class = Py_NewRef(completion_class);
-    self->secret = Py_NewRef(secret);
+    self->chunk_class = Py_NewRef(request->chunk_class);
+    self->completion_class = Py_NewRef(request->result_class);
+    self->secret = Py_NewRef(request->secret);
     /* Tracked only once fully open: while the GIL is released below, no
      * other thread may reach (and close) a half-built stream through gc. */
 
-    if (kimi_exchange(st, client, req, &self->transfer, &self->lane,
-                      kimi_drive_headers) < 0) {
+    if (kpy_exchange_open(st, &client->pool, req, &self->transfer,
+                          &self->lane, 0) < 0) {
         Py_DECREF(self);
         return NULL;
     }
@@ -160,22 +159,12 @@ stream_read(struct stream *self, enum read_mode mode)
         cJSON *event = NULL;
         enum kimi_status status;
 
-        Py_BEGIN_ALLOW_THREADS
-        status = kimi_drive_event(&self->transfer, KIMI_POLL_MS, &event,
-                                 &err);
-        Py_END_ALLOW_THREADS
-
-        if (self->close_requested) {
-            cJSON_Delete(event);
+        status = kpy_wait(&self->transfer, KPY_EVENT, &event,
+                          &self->close_requested, &err);
+        if (self->close_requested || status == KIMI_ECANCELLED) {
+            cJSON_Delete(event);    /* closed, or a signal handler raised */
             stream_release(self);
             return NULL;
-        }
-        if (status == KIMI_AGAIN) {
-            if (PyErr_CheckSignals() < 0) {
-                stream_release(self);
-                return NULL;
-            }
-            continue;
         }
         if (status == KIMI_DONE) {
             self->completed = 1;

@@ -1,0 +1,411 @@
+"""What every kimi client shares: configuration, its checks, headers and the shaping of
+one request into a ``kimi._core.Request``.
+
+The clients (kimi/_client.py) differ only in the loop that waits between attempts; a
+request is shaped here once, and the retry decision is the core's (one rule for every
+driver).  Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import os
+
+# typing is only for type checkers: importing it would double kimi's import time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Mapping, Union
+
+    TimeoutTypes = Union[float, int, "Timeout"]
+
+from . import _core
+from ._exceptions import KimiError
+from ._version import __version__
+
+__all__ = ["BaseClient", "Timeout", "DEFAULT_BASE_URL", "DEFAULT_TIMEOUT"]
+
+DEFAULT_BASE_URL = "https://api.moonshot.ai/v1"
+DEFAULT_MAX_RETRIES = 2
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+_USER_AGENT = f"kimi-python/{__version__} libcurl/{_core.curl_version}"
+# Larger limits only defer the failure to the first request.
+_MAX_LIMIT = 2**62
+# RFC 9110 token characters: what a header name may be made of.
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+class Timeout:
+    """How long a call may wait, in seconds (None: no limit).
+
+    - ``read`` bounds every silence between bytes, sent or received.
+    - ``connect`` bounds connecting (and the TLS handshake); default: ``read``.
+    - ``event`` bounds the silence between a stream's data events; comments such as
+      ``: keep-alive`` do not count.  Default: ``read``.
+    - ``total`` bounds the whole call, retries and their waits included.  Default: none.
+
+    A plain number ``x`` means ``Timeout(read=x)``.  Each expiry raises
+    ``APITimeoutError`` whose ``limit`` names the one that fired.
+    """
+
+    __slots__ = ("read", "connect", "event", "total")
+
+    def __init__(
+        self,
+        read: float | None = 600.0,
+        *,
+        connect: float | None = None,
+        event: float | None = None,
+        total: float | None = None,
+    ) -> None:
+        self.read = _seconds("read", read)
+        self.connect = _seconds("connect", connect)
+        self.event = _seconds("event", event)
+        self.total = _seconds("total", total)
+
+    def _limits(self) -> tuple[float | None, float | None, float | None, float | None]:
+        """(connect, read, event, total) with the defaults applied."""
+        connect = self.read if self.connect is None else self.connect
+        event = self.read if self.event is None else self.event
+        return connect, self.read, event, self.total
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Timeout):
+            return NotImplemented
+        return self._state() == other._state()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def _state(self) -> tuple[float | None, ...]:
+        return (self.read, self.connect, self.event, self.total)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_timeout_from_state, self._state())
+
+    def __repr__(self) -> str:
+        return (
+            f"Timeout(read={self.read!r}, connect={self.connect!r}, event={self.event!r}, "
+            f"total={self.total!r})"
+        )
+
+
+def _timeout_from_state(read: Any, connect: Any, event: Any, total: Any) -> Timeout:
+    return Timeout(read, connect=connect, event=event, total=total)
+
+
+def _seconds(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"timeout: {name} must be a number of seconds > 0 or None, got {value!r}")
+    if value != value or value == float("inf"):
+        raise ValueError(f"timeout: {name} must be finite, got {value!r}")
+    return float(value)
+
+
+DEFAULT_TIMEOUT = Timeout(600.0)
+
+
+def as_timeout(value: Any) -> Timeout:
+    """A Timeout from a Timeout or a number of seconds (the read limit)."""
+    if isinstance(value, Timeout):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"timeout must be a number of seconds or a kimi.Timeout, got {value!r}")
+    return Timeout(value)
+
+
+class BaseClient:
+    """Configuration and request shaping for `Kimi` (and the clients that follow).
+
+    Arguments are checked here, so the C core receives checked values; the client
+    pickles to this configuration, never to live connections.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        default_headers: Mapping[str, str | None] | None = None,
+        *,
+        allow_http: bool = False,
+        verify: bool | str = True,
+        cert: str | tuple[str, str] | None = None,
+        max_event_bytes: int | None = None,
+        max_body_bytes: int | None = None,
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get("MOONSHOT_API_KEY")
+        if not key:
+            raise KimiError(
+                "Kimi: no API key: pass api_key=... or set the MOONSHOT_API_KEY environment variable"
+            )
+        if not isinstance(key, str):
+            raise TypeError("Kimi: api_key must be a str")
+        check_header_value("Authorization", key)
+        url = base_url or os.environ.get("KIMI_BASE_URL") or DEFAULT_BASE_URL
+        if not isinstance(allow_http, bool):
+            raise TypeError("Kimi: allow_http must be a bool")
+        self.base_url = check_base_url(url, allow_http)
+        self.timeout = as_timeout(timeout)
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError("Kimi: max_retries must be an int >= 0")
+        self.max_retries = max_retries
+        self.default_headers = check_headers(default_headers)
+        self.allow_http = allow_http
+        self.verify = verify
+        self.cert = cert
+        self._tls = tls_options(verify, cert)
+        self.max_event_bytes = check_limit("max_event_bytes", max_event_bytes)
+        self.max_body_bytes = check_limit("max_body_bytes", max_body_bytes)
+        self.__api_key = key
+        self._core_client: Any = None
+
+    @property
+    def api_key(self) -> str:
+        return self.__api_key
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "api_key": self.__api_key,
+            "base_url": self.base_url,
+            "timeout": self.timeout,
+            "max_retries": self.max_retries,
+            "default_headers": dict(self.default_headers),
+            "allow_http": self.allow_http,
+            "verify": self.verify,
+            "cert": self.cert,
+            "max_event_bytes": self.max_event_bytes,
+            "max_body_bytes": self.max_body_bytes,
+        }
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self._config()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(base_url={self.base_url!r}, api_key=<hidden>, "
+            f"timeout={self.timeout!r}, max_retries={self.max_retries!r})"
+        )
+
+    def _core(self) -> Any:
+        core = self._core_client
+        if core is None:
+            core = _core.Client(max_event=self.max_event_bytes or 0, max_body=self.max_body_bytes or 0)
+            self._core_client = core
+        return core
+
+    # -- shaping one request ---------------------------------------------
+
+    def _headers(self, accept: str, extra: Mapping[str, str | None] | None, has_body: bool) -> tuple[str, ...]:
+        merged: dict[str, str | None] = {
+            "Authorization": f"Bearer {self.__api_key}",
+            "Accept": accept,
+            "User-Agent": _USER_AGENT,
+        }
+        if has_body:
+            merged["Content-Type"] = "application/json"
+        _merge_headers(merged, self.default_headers)
+        if extra:
+            _merge_headers(merged, check_headers(extra))
+        return tuple(_header_line(name, value) for name, value in merged.items())
+
+    def _build_request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None,
+        stream: bool,
+        result_class: type | None,
+        chunk_class: type | None,
+        extra_headers: Mapping[str, str | None] | None,
+        timeout: TimeoutTypes | None,
+    ) -> tuple[Any, Timeout]:
+        """The core Request for one call, and the timeouts it runs under."""
+        payload = None
+        if body is not None:
+            import json
+
+            try:
+                payload = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"{path}: request body is not JSON-serialisable: {exc}") from None
+        accept = "text/event-stream" if stream else "application/json"
+        limits = self.timeout if timeout is None else as_timeout(timeout)
+        connect, read, event, _total = limits._limits()
+        request = _core.Request(
+            method,
+            self.base_url + path,
+            self._headers(accept, extra_headers, payload is not None),
+            payload,
+            stream=stream,
+            connect=connect,
+            read=read,
+            event=event,
+            secret=self.__api_key,
+            result_class=result_class,
+            chunk_class=chunk_class,
+            **self._tls,
+        )
+        return request, limits
+
+
+# -- checks ------------------------------------------------------------------
+
+
+def check_base_url(url: Any, allow_http: bool) -> str:
+    if not isinstance(url, str):
+        raise TypeError("Kimi: base_url must be a str")
+    check_header_value("base_url", url)
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:
+        raise ValueError(f"Kimi: base_url is not a valid URL ({exc}): {url!r}") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValueError(f"Kimi: base_url must be an http(s) URL, got {url!r}")
+    if "@" in parts.netloc:
+        # The key goes in a header; credentials in the URL would be sent as well, and
+        # shown in every message that names the URL.
+        raise ValueError("Kimi: base_url must not carry credentials (user:password@); pass api_key")
+    if parts.scheme == "http" and not allow_http and host not in _LOOPBACK_HOSTS:
+        raise ValueError(
+            f"Kimi: refusing plain http:// to {host!r} (the API key would travel "
+            "unencrypted); use https:// or pass allow_http=True"
+        )
+    return url.rstrip("/")
+
+
+def check_limit(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_LIMIT:
+        raise ValueError(f"Kimi: {name} must be an int from 1 to 2**62, got {value!r}")
+    return value
+
+
+def check_header_value(name: str, value: str) -> None:
+    if "\r" in value or "\n" in value or "\0" in value:
+        raise ValueError(f"header {name!r}: value contains CR, LF or NUL")
+
+
+def check_headers(headers: Mapping[str, str | None] | None) -> dict[str, str | None]:
+    """Headers as given, checked: names are HTTP tokens, values str (None removes a
+    header, "" sends it empty) without CR, LF or NUL."""
+    checked: dict[str, str | None] = {}
+    for name, value in (headers or {}).items():
+        if not isinstance(name, str):
+            raise TypeError("headers: names must be str")
+        if not name or not _TOKEN.issuperset(name):
+            raise ValueError(f"header name {name!r} is not valid (an HTTP token)")
+        if value is not None:
+            if not isinstance(value, str):
+                raise TypeError(f"header {name!r}: value must be a str or None")
+            check_header_value(name, value)
+        checked[name] = value
+    return checked
+
+
+def _merge_headers(into: dict[str, str | None], extra: Mapping[str, str | None]) -> None:
+    """Later headers replace earlier ones of the same name, whatever its case."""
+    for name, value in extra.items():
+        lower = name.lower()
+        for old in [k for k in into if k.lower() == lower]:
+            del into[old]
+        into[name] = value
+
+
+def _header_line(name: str, value: str | None) -> str:
+    # libcurl's conventions: "Name:" removes a header (its own ones too), "Name;" sends
+    # an empty value.
+    if value is None:
+        return f"{name}:"
+    if value == "":
+        return f"{name};"
+    return f"{name}: {value}"
+
+
+def tls_options(verify: Any, cert: Any) -> dict[str, Any]:
+    """The TLS keyword arguments of a core Request.  ``verify=True`` honours
+    ``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` when set, as httpx does."""
+    options: dict[str, Any] = {"verify": True}
+    if verify is False:
+        options["verify"] = False
+    elif verify is True:
+        ca_file = os.environ.get("SSL_CERT_FILE")
+        ca_dir = os.environ.get("SSL_CERT_DIR")
+        if ca_file:
+            options["ca_file"] = ca_file
+        if ca_dir:
+            options["ca_dir"] = ca_dir
+    elif isinstance(verify, (str, os.PathLike)):
+        path = os.fspath(verify)
+        if os.path.isdir(path):
+            options["ca_dir"] = path
+        elif os.path.isfile(path):
+            options["ca_file"] = path
+        else:
+            raise ValueError(f"Kimi: verify={path!r}: no such CA bundle file or directory")
+    else:
+        raise TypeError("Kimi: verify must be True, False or the path of a CA bundle")
+    if cert is None:
+        return options
+    if isinstance(cert, (str, os.PathLike)):
+        files = (os.fspath(cert), None)
+    elif isinstance(cert, tuple) and len(cert) == 2 and all(isinstance(c, (str, os.PathLike)) for c in cert):
+        files = (os.fspath(cert[0]), os.fspath(cert[1]))
+    else:
+        raise TypeError('Kimi: cert must be "client.pem" or ("cert.pem", "key.pem")')
+    for path in files:
+        if path is not None and not os.path.isfile(path):
+            raise ValueError(f"Kimi: cert: no such file {path!r}")
+    options["cert_file"], options["key_file"] = files
+    return options
+
+
+# -- retries -----------------------------------------------------------------
+
+_RETRY_STATUSES = frozenset({408, 409, 429})
+_MAX_RETRY_WAIT = 60.0
+_MAX_BACKOFF = 8.0
+_BILLING = frozenset({"exceeded_current_quota_error", "used_up", "insufficient_quota"})
+
+
+def retry_delay(exc: Exception, attempt: int, max_retries: int) -> float | None:
+    """Seconds to wait before the next attempt, or None to raise `exc` now."""
+    from ._exceptions import APIConnectionError, APIStatusError, CertificateError
+
+    if attempt >= max_retries:
+        return None
+    if isinstance(exc, APIConnectionError):
+        # No complete response came, so nothing was produced twice; but a certificate
+        # will not change, and the total timeout is the caller's whole budget.
+        if isinstance(exc, CertificateError) or getattr(exc, "limit", None) == "total":
+            return None
+        return _backoff(attempt)
+    if not isinstance(exc, APIStatusError):
+        return None
+    status = exc.status_code
+    if not (status in _RETRY_STATUSES or 500 <= status < 600):
+        return None
+    if exc.type in _BILLING or exc.code in _BILLING:
+        return None
+    wait = exc.retry_after
+    if wait is not None and wait > _MAX_RETRY_WAIT:
+        return None  # longer than the client will sleep: the caller decides
+    if wait is not None and wait > 0:
+        return wait
+    return _backoff(attempt)
+
+
+def _backoff(attempt: int) -> float:
+    """0.5 s doubling per attempt, capped at 8 s, less up to 25% jitter."""
+    import random
+
+    delay = min(0.5 * 2**attempt, _MAX_BACKOFF)
+    return delay * (1 - 0.25 * random.random())
