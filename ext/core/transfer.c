@@ -616,8 +616,14 @@ kimi_transfer_transport_error(const struct kimi_transfer *t,
         note = " (a certificate problem: check verify= and the CA bundle)";
     }
     else if (t->result == CURLE_OUT_OF_MEMORY && !t->headers_done) {
-        /* libcurl says "out of memory" for a header line over its cap. */
-        note = " (a response header is too large)";
+        /* libcurl says "out of memory" for a header line over its cap; a
+         * 2xx status line means the reply was produced: no retry. */
+        err->curl_code = (int)t->result;
+        err->http_status = t->status_line;
+        err->rejected = t->status_line >= 200;
+        return kimi_error_set(err, KIMI_EPROTO,
+                              "read the response headers: a response header "
+                              "is too large (libcurl: %s)", t->curl_message);
     }
     err->curl_code = (int)t->result;
     err->http_status = t->status;
