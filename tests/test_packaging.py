@@ -1,0 +1,118 @@
+"""The package as it ships and as a fresh checkout sees it.
+
+- An unbuilt checkout (a copy of kimi/ without the compiled extension): kimi.testing
+  imports and serves, and client names raise an ImportError that says how to build.
+Every check runs a real child interpreter; nothing here imports the copies in-process.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sysconfig
+from pathlib import Path
+
+import pytest
+from conftest import PYTHON, REPO
+
+EXTENSION_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+
+
+# -- an unbuilt checkout ------------------------------------------------------------------
+
+
+@pytest.fixture
+def unbuilt(tmp_path: Path) -> Path:
+    """A directory holding a copy of kimi/ without any compiled extension."""
+    shutil.copytree(
+        REPO / "kimi", tmp_path / "kimi", ignore=shutil.ignore_patterns("*.so", "__pycache__")
+    )
+    assert not list((tmp_path / "kimi").rglob("*.so"))
+    return tmp_path
+
+
+def run_unbuilt(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a child Python that sees only `root` and the standard library (-S: no site, so
+    neither the venv's packages nor the checkout's .pth are on its path)."""
+    return subprocess.run(
+        [PYTHON, "-S", *args],
+        cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+SERVE_FROM_UNBUILT = """
+import http.client, json, sys
+import kimi.testing
+from kimi.testing import KimiServer, Reply
+
+assert kimi.testing.__file__.startswith(sys.argv[1]), kimi.testing.__file__
+with KimiServer(api_key="sk-unbuilt", delay=0) as server:
+    server.script(Reply.chat("served without the extension"))
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    body = {"model": "kimi-k2.6", "messages": [{"role": "user", "content": "hi"}]}
+    conn.request("POST", "/v1/chat/completions", json.dumps(body),
+                 {"Authorization": "Bearer sk-unbuilt"})
+    reply = json.loads(conn.getresponse().read())
+print(reply["choices"][0]["message"]["content"])
+print("kimi._core" in sys.modules)
+"""
+
+
+def test_unbuilt_checkout_imports_kimi_testing_and_serves_a_reply(unbuilt: Path) -> None:
+    done = run_unbuilt(unbuilt, "-c", SERVE_FROM_UNBUILT, str(unbuilt))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["served without the extension", "False"]
+
+
+CLIENT_NAMES_FROM_UNBUILT = """
+import kimi
+print(kimi.__version__)
+for get in (lambda: kimi.Kimi, lambda: kimi.StreamError):
+    try:
+        get()
+    except ImportError as exc:
+        print(exc)
+try:
+    from kimi import Kimi
+except ImportError as exc:
+    print(type(exc).__name__, exc.name)
+print(hasattr(kimi, "no_such_name"))
+"""
+
+
+def test_unbuilt_checkout_client_names_raise_import_error_saying_how_to_build(
+    unbuilt: Path,
+) -> None:
+    done = run_unbuilt(unbuilt, "-c", CLIENT_NAMES_FROM_UNBUILT)
+    assert done.returncode == 0, done.stderr
+    version, kimi_error, stream_error, from_import, has_other = done.stdout.splitlines()
+    assert version == "0.1.0"
+    assert kimi_error == stream_error
+    assert kimi_error.startswith("kimi: the C extension kimi._core is not built: ")
+    for needle in ("make build", "pip install .", "libcurl4-openssl-dev libcjson-dev pkg-config"):
+        assert needle in kimi_error
+    assert "circular" not in kimi_error
+    assert from_import == "ImportError kimi._core"
+    assert has_other == "False"
+
+
+PRINT_KIMI_IMPORT_ERROR = """
+import kimi
+try:
+    kimi.Kimi
+except ImportError as exc:
+    print(exc)
+"""
+
+
+def test_extension_that_does_not_load_is_named_with_the_loader_reason(unbuilt: Path) -> None:
+    (unbuilt / "kimi" / f"_core{EXTENSION_SUFFIX}").write_bytes(b"not an ELF file")
+    done = run_unbuilt(unbuilt, "-c", PRINT_KIMI_IMPORT_ERROR)
+    assert done.returncode == 0, done.stderr
+    message = done.stdout.strip()
+    assert message.startswith("kimi: the C extension kimi._core does not load (")
+    assert f"_core{EXTENSION_SUFFIX}" in message and "make build" in message
