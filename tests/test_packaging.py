@@ -1,7 +1,8 @@
 """The package as it ships and as a fresh checkout sees it.
 
 - An unbuilt checkout (a copy of kimi/ without the compiled extension): kimi.testing
-  imports and serves, and client names raise an ImportError that says how to build.
+  imports and serves, client names raise an ImportError that says how to build, and the
+  CLI says so in one line.
 Every check runs a real child interpreter; nothing here imports the copies in-process.
 """
 
@@ -116,3 +117,12 @@ def test_extension_that_does_not_load_is_named_with_the_loader_reason(unbuilt: P
     message = done.stdout.strip()
     assert message.startswith("kimi: the C extension kimi._core does not load (")
     assert f"_core{EXTENSION_SUFFIX}" in message and "make build" in message
+
+
+def test_unbuilt_checkout_cli_says_how_to_build_in_one_line(unbuilt: Path) -> None:
+    done = run_unbuilt(unbuilt, "-m", "kimi", "models")
+    assert done.returncode == 1 and done.stdout == ""
+    assert "Traceback" not in done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("kimi: the C extension kimi._core is not built: ")
+    assert "make build" in line and "pip install ." in line
