@@ -3,7 +3,9 @@
 - An unbuilt checkout (a copy of kimi/ without the compiled extension): kimi.testing
   imports and serves, client names raise an ImportError that says how to build, and the
   CLI says so in one line.
-Every check runs a real child interpreter; nothing here imports the copies in-process.
+- The sdist: it holds every tracked source, test, vector and benchmark file (so `make test`
+  runs in it unpacked) and nothing built.
+Every check runs a real child process; nothing here imports the copies in-process.
 """
 
 from __future__ import annotations
@@ -11,12 +13,20 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sysconfig
-from pathlib import Path
+import tarfile
+from pathlib import Path, PurePosixPath
 
 import pytest
 from conftest import PYTHON, REPO
 
 EXTENSION_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+#: Tracked files the sdist must carry: everything under these folders, and these files.
+SDIST_FOLDERS = ("tests/", "benchmarks/", "ext/", "kimi/")
+SDIST_FILES = ("Makefile", "README.md", "pyproject.toml", "setup.py", "MANIFEST.in", ".ci/run")
+#: What setuptools adds to every sdist: metadata, not built code.
+SDIST_METADATA = ("PKG-INFO", "setup.cfg")
+BUILT_SUFFIXES = (".so", ".o", ".pyc", ".pyo")
+BUILT_FOLDERS = ("__pycache__", ".venv", "bin", "build")
 
 
 # -- an unbuilt checkout ------------------------------------------------------------------
@@ -126,3 +136,48 @@ def test_unbuilt_checkout_cli_says_how_to_build_in_one_line(unbuilt: Path) -> No
     (line,) = done.stderr.splitlines()
     assert line.startswith("kimi: the C extension kimi._core is not built: ")
     assert "make build" in line and "pip install ." in line
+
+
+# -- the sdist ------------------------------------------------------------------------------
+
+
+def tracked_files() -> list[str]:
+    """`git ls-files` of the checkout; skips the test outside a git checkout (an sdist)."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(REPO), "ls-files"], capture_output=True, text=True, timeout=60
+        )
+    except FileNotFoundError:
+        pytest.skip("git is not installed: the sdist is compared with `git ls-files`")
+    if done.returncode != 0:
+        pytest.skip("not a git checkout (an unpacked sdist?): nothing to compare the sdist with")
+    return done.stdout.splitlines()
+
+
+def sdist_members(out: Path) -> set[str]:
+    """Build the sdist into `out` (metadata there too, so the checkout stays untouched) and
+    return its file names without the leading ``kimi-<version>/``."""
+    command = [PYTHON, "setup.py", "-q", "egg_info", "--egg-base", str(out), "sdist", "-d", str(out)]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (archive,) = out.glob("kimi-*.tar.gz")
+    with tarfile.open(archive) as tar:
+        names = [m.name for m in tar.getmembers() if not m.isdir()]
+    return {str(PurePosixPath(*PurePosixPath(name).parts[1:])) for name in names}
+
+
+def is_built(name: str) -> bool:
+    """Whether a path names a build product rather than a source."""
+    path = PurePosixPath(name)
+    return path.suffix in BUILT_SUFFIXES or any(p in BUILT_FOLDERS for p in path.parts[:-1])
+
+
+def test_sdist_holds_every_tracked_source_and_nothing_built(tmp_path: Path) -> None:
+    tracked = tracked_files()
+    assert list(REPO.glob(f"kimi/*{EXTENSION_SUFFIX}")), "build first: the exclusion is the point"
+    members = sdist_members(tmp_path)
+    wanted = {f for f in tracked if f.startswith(SDIST_FOLDERS) or f in SDIST_FILES}
+    assert {"tests/conftest.py", "tests/vectors/README.md", "benchmarks/__main__.py"} <= wanted
+    assert sorted(wanted - members) == []
+    assert sorted(m for m in members if is_built(m)) == []
+    assert sorted(members - set(tracked) - set(SDIST_METADATA)) == []
