@@ -157,7 +157,8 @@ def tracked_files() -> list[str]:
 def sdist_members(out: Path) -> set[str]:
     """Build the sdist into `out` (metadata there too, so the checkout stays untouched) and
     return its file names without the leading ``kimi-<version>/``."""
-    command = [PYTHON, "setup.py", "-q", "egg_info", "--egg-base", str(out), "sdist", "-d", str(out)]
+    command = [PYTHON, "setup.py", "-q", "egg_info", "--egg-base", str(out)]
+    command += ["sdist", "-d", str(out)]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     (archive,) = out.glob("kimi-*.tar.gz")
