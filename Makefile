@@ -55,7 +55,7 @@ $(PY):
 	    && $(PYTHON) -m venv $(VENV); \
 	  else echo "run: sudo apt-get install python3-venv"; exit 1; fi; }
 	@$(PY) -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-	@$(PY) -m pip install -q pytest setuptools wheel
+	@$(PY) -m pip install -q pytest setuptools wheel openai
 
 venv: $(PY)
 

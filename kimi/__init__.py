@@ -7,43 +7,53 @@
         for chunk in stream:
             print(chunk.choices[0].delta.content or "", end="")
     print(stream.final().usage)
+
+In a checkout whose C extension is not built, ``import kimi`` (and so
+``kimi.testing``, which is standard library only) still works; the first use
+of a client name such as ``kimi.Kimi`` raises ImportError saying how to build.
 """
 
-from ._base_client import Timeout
-from ._client import DEFAULT_BASE_URL, Kimi
-from ._core import Stream
-from ._exceptions import (
-    APIConnectionError,
-    APIResponseValidationError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    CertificateError,
-    InternalServerError,
-    KimiError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    StreamError,
-)
-from ._models import (
-    Balance,
-    ChatCompletion,
-    ChatCompletionChunk,
-    ChatCompletionMessage,
-    Choice,
-    ChoiceDelta,
-    ChunkChoice,
-    Function,
-    KimiObject,
-    Model,
-    ModelList,
-    ToolCall,
-    ToolCallDelta,
-    Usage,
-)
 from ._version import __version__
+
+try:
+    from ._core import Stream
+except ImportError as _exc:
+    _core_failure: ImportError | None = _exc
+else:
+    _core_failure = None
+    from ._base_client import Timeout
+    from ._client import DEFAULT_BASE_URL, Kimi
+    from ._exceptions import (
+        APIConnectionError,
+        APIResponseValidationError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        CertificateError,
+        InternalServerError,
+        KimiError,
+        NotFoundError,
+        PermissionDeniedError,
+        RateLimitError,
+        StreamError,
+    )
+    from ._models import (
+        Balance,
+        ChatCompletion,
+        ChatCompletionChunk,
+        ChatCompletionMessage,
+        Choice,
+        ChoiceDelta,
+        ChunkChoice,
+        Function,
+        KimiObject,
+        Model,
+        ModelList,
+        ToolCall,
+        ToolCallDelta,
+        Usage,
+    )
 
 __all__ = [
     "Kimi",
@@ -79,3 +89,29 @@ __all__ = [
     "Balance",
     "__version__",
 ]
+
+
+_BUILD_HINT = (
+    "build it in place with `make build` (from a checkout), or install the package with "
+    "`pip install .`; both need the system packages libcurl4-openssl-dev libcjson-dev "
+    "pkg-config, a C compiler and the Python headers "
+    "(sudo apt-get install libcurl4-openssl-dev libcjson-dev pkg-config gcc python3-dev)"
+)
+
+
+def _unbuilt_error(failure: ImportError) -> ImportError:
+    """The ImportError a client name raises when kimi._core is missing or does not load."""
+    if isinstance(failure, ModuleNotFoundError) and failure.name == "kimi._core":
+        reason = "the C extension kimi._core is not built"
+    else:
+        reason = f"the C extension kimi._core does not load ({failure})"
+    return ImportError(f"kimi: {reason}: {_BUILD_HINT}", name="kimi._core")
+
+
+if _core_failure is not None:
+
+    def __getattr__(name: str) -> object:
+        """Only reached in an unbuilt checkout: client names explain how to build."""
+        if name in __all__ and name != "__version__":
+            raise _unbuilt_error(_core_failure) from _core_failure
+        raise AttributeError(f"module 'kimi' has no attribute {name!r}")

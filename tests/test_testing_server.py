@@ -211,7 +211,7 @@ def test_stream_tool_call_fragments_follow_the_documented_shape(server: KimiServ
     )
 
 
-@pytest.mark.parametrize("placement", ["choice", "top", "both", "none"])
+@pytest.mark.parametrize("placement", ["auto", "choice", "top", "both", "none"])
 def test_stream_usage_placement(server: KimiServer, placement: str) -> None:
     usage = {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
     chunks = stream(server, Reply.chat("hi", usage=usage, usage_placement=placement))  # type: ignore[arg-type]
@@ -219,7 +219,7 @@ def test_stream_usage_placement(server: KimiServer, placement: str) -> None:
         c["choices"][0]["usage"] for c in chunks if c["choices"] and "usage" in c["choices"][0]
     ]
     top = [c for c in chunks if "usage" in c]
-    assert in_choice == ([usage] if placement in ("choice", "both") else [])
+    assert in_choice == ([usage] if placement in ("auto", "choice", "both") else [])
     if placement in ("top", "both"):
         assert top == [chunks[-1]]
         assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == usage
@@ -227,6 +227,63 @@ def test_stream_usage_placement(server: KimiServer, placement: str) -> None:
     else:
         assert top == []
         assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+USAGE = {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
+
+
+def top_usage_chunks(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [c for c in chunks if "usage" in c]
+
+
+@pytest.mark.parametrize(
+    "stream_options", [None, {}, {"include_usage": False}, {"include_usage": "yes"}]
+)
+def test_stream_without_include_usage_sends_no_usage_chunk(
+    server: KimiServer, stream_options: dict[str, Any] | None
+) -> None:
+    extra = {} if stream_options is None else {"stream_options": stream_options}
+    chunks = stream(server, Reply.chat("hi", usage=USAGE), **extra)
+    assert top_usage_chunks(chunks) == []
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-1]["choices"][0]["usage"] == USAGE
+
+
+def test_stream_include_usage_adds_a_usage_chunk_after_the_finish_chunk(
+    server: KimiServer,
+) -> None:
+    chunks = stream(server, Reply.chat("hi", usage=USAGE), stream_options={"include_usage": True})
+    finish, usage_chunk = chunks[-2:]
+    assert finish["choices"][0]["finish_reason"] == "stop"
+    assert finish["choices"][0]["usage"] == USAGE
+    assert usage_chunk["choices"] == [] and usage_chunk["usage"] == USAGE
+    assert usage_chunk["id"] == finish["id"] and usage_chunk["model"] == finish["model"]
+    assert top_usage_chunks(chunks) == [usage_chunk]
+
+
+def test_echo_default_honours_include_usage(server: KimiServer) -> None:
+    chunks = stream(server, Reply.echo(delay=0), stream_options={"include_usage": True})
+    assert chunks[-1]["choices"] == []
+    assert chunks[-1]["usage"] == chunks[-2]["choices"][0]["usage"]
+    assert chunks[-1]["usage"]["total_tokens"] > 0
+
+
+@pytest.mark.parametrize("placement", ["choice", "none"])
+def test_explicit_usage_placement_ignores_include_usage(server: KimiServer, placement: str) -> None:
+    reply = Reply.chat("hi", usage=USAGE, usage_placement=placement)  # type: ignore[arg-type]
+    chunks = stream(server, reply, stream_options={"include_usage": True})
+    assert top_usage_chunks(chunks) == []
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+@pytest.mark.parametrize("include_usage", [False, True])
+def test_bulk_stream_honours_include_usage(server: KimiServer, include_usage: bool) -> None:
+    chunks = stream(server, Reply.bulk(3), stream_options={"include_usage": include_usage})
+    usage = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
+    tail = [{"choices": [], "usage": usage}] if include_usage else []
+    assert [{k: c[k] for k in ("choices", "usage")} for c in top_usage_chunks(chunks)] == tail
+    finish = chunks[-2] if include_usage else chunks[-1]
+    assert finish["choices"][0]["usage"] == usage
 
 
 def test_stream_usage_none_sends_no_usage(server: KimiServer) -> None:
@@ -316,6 +373,84 @@ def test_non_stream_plain_answer_has_stop_and_no_reasoning(server: KimiServer) -
     body = json.loads(post(connect(server), HELLO).read())
     assert body["choices"][0]["message"] == {"role": "assistant", "content": "Hi!"}
     assert body["choices"][0]["finish_reason"] == "length"
+
+
+# n choices ---------------------------------------------------------------------------------------
+
+
+def choice_texts(chunks: list[dict[str, Any]], field: str = "content") -> dict[int, str]:
+    """Each choice index's `field` joined from its deltas."""
+    texts: dict[int, str] = {}
+    for chunk in chunks:
+        for choice in chunk["choices"]:
+            piece = choice["delta"].get(field) or ""
+            texts[choice["index"]] = texts.get(choice["index"], "") + piece
+    return texts
+
+
+def test_non_stream_n_gives_n_choices_each_with_its_own_content(server: KimiServer) -> None:
+    body = json.loads(post(connect(server), {**HELLO, "n": 3}).read())
+    choices = body["choices"]
+    assert [c["index"] for c in choices] == [0, 1, 2]
+    contents = [c["message"]["content"] for c in choices]
+    assert [text.split(":")[0] for text in contents] == [
+        "Answer 1 of 3",
+        "Answer 2 of 3",
+        "Answer 3 of 3",
+    ]
+    assert all("You said “Hello”" in text for text in contents)
+    assert {c["finish_reason"] for c in choices} == {"stop"}
+    assert body["usage"]["total_tokens"] > 0
+
+
+def test_stream_n_sends_chunks_for_each_index_then_each_finish(server: KimiServer) -> None:
+    reference = json.loads(post(connect(server), {**HELLO, "n": 3}).read())["choices"]
+    chunks = stream(server, Reply.echo(delay=0), n=3)
+    assert all(len(c["choices"]) == 1 for c in chunks)
+    indexes = [c["choices"][0]["index"] for c in chunks]
+    assert indexes[:3] == [0, 1, 2]  # interleaved, not one choice after another
+    assert choice_texts(chunks) == {i: c["message"]["content"] for i, c in enumerate(reference)}
+    assert set(choice_texts(chunks, "reasoning_content").values()) == {
+        reference[0]["message"]["reasoning_content"]
+    }
+    firsts = {}
+    for chunk in chunks:
+        firsts.setdefault(chunk["choices"][0]["index"], chunk["choices"][0]["delta"])
+    assert all(delta.get("role") == "assistant" for delta in firsts.values())
+    finals = [c["choices"][0] for c in chunks if c["choices"][0]["finish_reason"]]
+    assert [f["index"] for f in finals] == [0, 1, 2]
+    assert [c["choices"][0] for c in chunks[-3:]] == finals
+    assert ["usage" in f for f in finals] == [False, False, True]
+
+
+def test_scripted_reply_answers_every_choice_with_the_scripted_message(server: KimiServer) -> None:
+    server.script(Reply.chat("scripted", reasoning="why"))
+    body = json.loads(post(connect(server), {**HELLO, "n": 2}).read())
+    assert [(c["index"], c["message"]["content"]) for c in body["choices"]] == [
+        (0, "scripted"),
+        (1, "scripted"),
+    ]
+    chunks = stream(server, Reply.chat("scripted", chunk_size=3), n=2)
+    assert choice_texts(chunks) == {0: "scripted", 1: "scripted"}
+
+
+@pytest.mark.parametrize("n", [1, None])
+def test_n_one_or_null_is_a_single_choice(server: KimiServer, n: int | None) -> None:
+    body = json.loads(post(connect(server), {**HELLO, "n": n}).read())
+    assert [c["index"] for c in body["choices"]] == [0]
+    assert body["choices"][0]["message"]["content"].startswith("You said")
+
+
+@pytest.mark.parametrize("n", [0, 6, -1, "2", 1.5, True])
+def test_n_outside_1_to_5_gives_400_without_using_the_script(server: KimiServer, n: Any) -> None:
+    server.script(Reply.chat("unused"))
+    resp = post(connect(server), {**HELLO, "n": n})
+    assert resp.status == 400
+    error = json.loads(resp.read())["error"]
+    assert error["type"] == "invalid_request_error"
+    expected = f"Invalid request: n must be an integer from 1 to 5, got {json.dumps(n)}"
+    assert error["message"] == expected
+    assert server.pending == 1
 
 
 # Errors, auth, validation ----------------------------------------------------------------------
@@ -598,6 +733,25 @@ def test_models_and_balance_shapes(server: KimiServer) -> None:
     balance = json.loads(get(conn, "/v1/users/me/balance").read())
     assert balance["code"] == 0 and balance["scode"] == "0x0" and balance["status"] is True
     assert set(balance["data"]) == {"available_balance", "voucher_balance", "cash_balance"}
+
+
+def test_model_by_id_is_the_object_the_list_holds(server: KimiServer) -> None:
+    conn = connect(server)
+    listed = json.loads(get(conn, "/v1/models").read())["data"]
+    for model in listed:
+        resp = get(conn, f"/v1/models/{model['id']}")
+        assert (resp.status, json.loads(resp.read())) == (200, model)
+
+
+def test_missing_model_by_id_gives_the_api_404(server: KimiServer) -> None:
+    resp = get(connect(server), "/v1/models/kimi-k9")
+    assert resp.status == 404
+    assert json.loads(resp.read()) == {
+        "error": {
+            "type": "resource_not_found_error",
+            "message": "Not found the model kimi-k9 or Permission denied",
+        }
+    }
 
 
 def test_script_for_path_takes_precedence_then_builtin_resumes(server: KimiServer) -> None:

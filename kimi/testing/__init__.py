@@ -1,7 +1,9 @@
 """kimi.testing: a local Kimi-compatible HTTP server for tests, demos and benchmarks.
 
-`KimiServer` serves the chat, models and balance endpoints on a loopback port; `Reply`
-scripts what it answers (streams, errors, raw bytes, bulk streams). Standard library only.
+`KimiServer` serves the chat, models (the list and one by id) and balance endpoints on a
+loopback port; `Reply` scripts what it answers (streams, errors, raw bytes, bulk streams).
+Chat answers follow the request's ``n`` and ``stream_options.include_usage`` as the API
+does. Standard library only: it imports and serves without kimi's compiled extension.
 """
 
 from ._replies import Reply, ToolCall

@@ -1,4 +1,4 @@
-"""Chat completion bodies and SSE events built from a `ChatSpec` or `BulkSpec`.
+"""Chat completion bodies and SSE events built from `ChatSpec`s (one per choice) or a `BulkSpec`.
 
 Pure functions: Python objects in, `dict`s or encoded `data: ...` events out. Text is split
 by Python characters and JSON is dumped with ensure_ascii=False, so UTF-8 is on the wire.
@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from itertools import zip_longest
 from typing import Any
 
 from ._replies import BulkSpec, ChatSpec
@@ -34,8 +35,8 @@ def split(text: str, size: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
-def chat_body(spec: ChatSpec, model: str) -> dict[str, Any]:
-    """The non-streaming ``chat.completion`` object (kimi-api.md §3)."""
+def _message(spec: ChatSpec) -> dict[str, Any]:
+    """The assistant message of one non-streaming choice."""
     message: dict[str, Any] = {"role": "assistant", "content": spec.content}
     if spec.reasoning is not None:
         message["reasoning_content"] = spec.reasoning
@@ -44,15 +45,27 @@ def chat_body(spec: ChatSpec, model: str) -> dict[str, Any]:
             {"id": c.id, "type": c.type, "function": {"name": c.name, "arguments": c.arguments}}
             for c in spec.tool_calls
         ]
+    return message
+
+
+def chat_body(choices: Sequence[ChatSpec], model: str) -> dict[str, Any]:
+    """The non-streaming ``chat.completion`` object (kimi-api.md §3).
+
+    One choice per spec, its index the spec's position; the usage is the first spec's.
+    """
     body: dict[str, Any] = {
         "id": completion_id(),
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": spec.finish_reason}],
+        "choices": [
+            {"index": index, "message": _message(spec), "finish_reason": spec.finish_reason}
+            for index, spec in enumerate(choices)
+        ],
     }
-    if spec.usage is not None and spec.usage_placement != "none":
-        body["usage"] = dict(spec.usage)
+    usage = choices[0].usage
+    if usage is not None and choices[0].usage_placement != "none":
+        body["usage"] = dict(usage)
     return body
 
 
@@ -76,28 +89,54 @@ def _deltas(spec: ChatSpec) -> list[dict[str, Any]]:
     return deltas
 
 
-def chat_events(spec: ChatSpec, model: str) -> list[bytes]:
-    """The whole SSE body of a streamed chat reply (§4), one encoded event per item."""
-    base = {
+def _chunk_base(model: str) -> dict[str, Any]:
+    """The fields every chunk of one stream repeats: id, object, created, model."""
+    return {
         "id": completion_id(),
         "object": "chat.completion.chunk",
         "created": int(time.time()),
         "model": model,
     }
-    deltas = _deltas(spec)
-    # With role_chunk=False and nothing to say, the role rides on the final chunk.
-    final_delta: dict[str, Any] = {} if deltas else {"role": "assistant"}
+
+
+def _usage_chunk(base: Mapping[str, Any], usage: Mapping[str, Any]) -> bytes:
+    """The ``"choices": []`` chunk with top-level usage that precedes [DONE]."""
+    return sse({**base, "choices": [], "usage": dict(usage)})
+
+
+def chat_events(choices: Sequence[ChatSpec], model: str) -> list[bytes]:
+    """The whole SSE body of a streamed chat reply (§4), one encoded event per item.
+
+    One choice per spec, its index the spec's position. Their deltas are interleaved
+    (index 0, 1, ... in turn, one choice per chunk), then each choice's final chunk
+    follows in index order; the usage rides on the last of them. Usage, its placement and
+    the ending come from the first spec. A placement of ``"auto"`` must be resolved first.
+    """
+    first = choices[0]
+    base = _chunk_base(model)
+    deltas = [_deltas(spec) for spec in choices]
     events = [
-        sse({**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]}) for d in deltas
+        sse({**base, "choices": [{"index": index, "delta": delta, "finish_reason": None}]})
+        for row in zip_longest(*deltas)
+        for index, delta in enumerate(row)
+        if delta is not None
     ]
-    placement = spec.usage_placement if spec.usage is not None else "none"
-    final: dict[str, Any] = {"index": 0, "delta": final_delta, "finish_reason": spec.finish_reason}
-    if placement in ("choice", "both"):
-        final["usage"] = dict(spec.usage or {})
-    events.append(sse({**base, "choices": [final]}))
+    placement = first.usage_placement if first.usage is not None else "none"
+    last = len(choices) - 1
+    for index, spec in enumerate(choices):
+        # With role_chunk=False and nothing to say, the role rides on the final chunk.
+        final_delta: dict[str, Any] = {} if deltas[index] else {"role": "assistant"}
+        final: dict[str, Any] = {
+            "index": index,
+            "delta": final_delta,
+            "finish_reason": spec.finish_reason,
+        }
+        if index == last and placement in ("choice", "both"):
+            final["usage"] = dict(first.usage or {})
+        events.append(sse({**base, "choices": [final]}))
     if placement in ("top", "both"):
-        events.append(sse({**base, "choices": [], "usage": dict(spec.usage or {})}))
-    if spec.include_done:
+        events.append(_usage_chunk(base, first.usage or {}))
+    if first.include_done:
         events.append(DONE_EVENT)
     return events
 
@@ -107,15 +146,11 @@ def bulk_usage(n_chunks: int) -> Mapping[str, int]:
     return {"prompt_tokens": 12, "completion_tokens": n_chunks, "total_tokens": 12 + n_chunks}
 
 
-def bulk_pieces(spec: BulkSpec, model: str) -> Iterator[bytes]:
+def bulk_pieces(spec: BulkSpec, model: str, include_usage: bool = False) -> Iterator[bytes]:
     """A bulk stream as a few large pieces: the role chunk, then identical content events
-    repeated into ~64 KB batches (encoded once), then the final chunk and [DONE]."""
-    base = {
-        "id": completion_id(),
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": model,
-    }
+    repeated into ~64 KB batches (encoded once), then the final chunk (usage in the
+    choice), with `include_usage` a ``"choices": []`` usage chunk, and [DONE]."""
+    base = _chunk_base(model)
     if spec.n_chunks > 0:
         first = {"role": "assistant", "content": spec.text}
         yield sse({**base, "choices": [{"index": 0, "delta": first, "finish_reason": None}]})
@@ -132,10 +167,9 @@ def bulk_pieces(spec: BulkSpec, model: str) -> Iterator[bytes]:
             yield batch
         if rest:
             yield event * rest
-    final = {
-        "index": 0,
-        "delta": {},
-        "finish_reason": "stop",
-        "usage": dict(bulk_usage(spec.n_chunks)),
-    }
-    yield sse({**base, "choices": [final]}) + DONE_EVENT
+    usage = bulk_usage(spec.n_chunks)
+    final = {"index": 0, "delta": {}, "finish_reason": "stop", "usage": dict(usage)}
+    ending = sse({**base, "choices": [final]})
+    if include_usage:
+        ending += _usage_chunk(base, usage)
+    yield ending + DONE_EVENT

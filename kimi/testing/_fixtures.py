@@ -79,6 +79,16 @@ def models_body() -> dict[str, Any]:
     }
 
 
+def find_model(model_id: str) -> dict[str, Any] | None:
+    """The model object GET /v1/models lists under `model_id`, or None."""
+    return next((m for m in models_body()["data"] if m["id"] == model_id), None)
+
+
+def model_not_found_message(model_id: str) -> str:
+    """The API's 404 message for an unknown model (kimi-api.md §8)."""
+    return f"Not found the model {model_id} or Permission denied"
+
+
 def balance_body() -> dict[str, Any]:
     """The GET /v1/users/me/balance answer (§7 shape)."""
     return {

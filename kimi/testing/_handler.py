@@ -17,14 +17,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BufferedIOBase
 from socketserver import TCPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-from ._fixtures import balance_body, models_body
-from ._plan import Plan, render
+from ._fixtures import balance_body, find_model, model_not_found_message, models_body
+from ._plan import MAX_CHOICES, Plan, is_choice_count, render
 from ._replies import Reply
 from ._state import RecordedRequest, ServerState
 
 CHAT_PATH = "/v1/chat/completions"
+MODELS_PATH = "/v1/models"
 _MAX_LINE = 65536
 _NO_JSON = object()
 
@@ -55,7 +56,18 @@ def _validate_chat(parsed: Any) -> str | None:
     messages = parsed.get("messages")
     if not isinstance(messages, list) or not messages:
         return "Invalid request: field 'messages' is required and must be a non-empty array"
+    n = parsed.get("n")
+    if n is not None and not is_choice_count(n):
+        return f"Invalid request: n must be an integer from 1 to {MAX_CHOICES}, got {json.dumps(n)}"
     return None
+
+
+def _model_plan(model_id: str) -> Plan:
+    """GET /v1/models/{id}: the listed model object, or the API's 404."""
+    model = find_model(model_id)
+    if model is None:
+        return _error(404, "resource_not_found_error", model_not_found_message(model_id))
+    return render(Reply.json(model), None)
 
 
 def _read_chunked(rfile: BufferedIOBase) -> bytes:
@@ -142,8 +154,10 @@ class KimiHandler(BaseHTTPRequestHandler):
         scripted = state.take_for(path)
         if scripted is not None:
             return render(scripted, request)
-        if self.command == "GET" and path == "/v1/models":
+        if self.command == "GET" and path == MODELS_PATH:
             return render(Reply.json(models_body()), None)
+        if self.command == "GET" and path.startswith(MODELS_PATH + "/"):
+            return _model_plan(unquote(path[len(MODELS_PATH) + 1 :]))
         if self.command == "GET" and path == "/v1/users/me/balance":
             return render(Reply.json(balance_body()), None)
         return _error(404, "resource_not_found_error", f"Not found: {self.command} {path}")

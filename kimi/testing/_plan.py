@@ -1,5 +1,8 @@
 """`render()`: turn a `Reply` and the parsed request into a `Plan` of bytes to write.
 
+The request decides what a reply leaves open: the model, streaming or not, ``n`` choices
+and the ``stream_options.include_usage`` chunk.
+
 A Plan is either a Content-Length body or a sequence of pieces sent as HTTP chunks, plus
 how the body ends (cleanly, abruptly, or by stalling). No sockets here; see `_handler.py`.
 """
@@ -15,6 +18,8 @@ from ._chunks import bulk_pieces, chat_body, chat_events
 from ._replies import BodySpec, BulkSpec, ChatSpec, EchoSpec, NoResponseSpec, RawSpec, Reply
 
 Ending = Literal["end", "abort", "stall"]
+#: The largest ``n`` (choices per request) the API accepts (kimi-api.md §2).
+MAX_CHOICES = 5
 _FRAMING = ("content-length", "transfer-encoding")
 
 
@@ -77,8 +82,39 @@ def _last_user_text(request: Any) -> str:
     return ""
 
 
-def echo_chat(spec: EchoSpec, request: Any) -> ChatSpec:
-    """The ChatSpec of the default answer for this request."""
+def is_choice_count(n: Any) -> bool:
+    """Whether `n` is an acceptable ``n`` (choices per request): an int 1..MAX_CHOICES."""
+    return isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_CHOICES
+
+
+def choice_count(request: Any) -> int:
+    """The request's ``n`` (how many choices to answer with); 1 when absent or out of range.
+
+    The handler has already refused a chat request whose ``n`` is not 1..MAX_CHOICES."""
+    n = request.get("n") if isinstance(request, dict) else None
+    return n if is_choice_count(n) else 1
+
+
+def _wants_usage_chunk(request: Any) -> bool:
+    """Whether the request sets ``stream_options.include_usage`` to true."""
+    options = request.get("stream_options") if isinstance(request, dict) else None
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def _resolve_placement(spec: ChatSpec, request: Any) -> ChatSpec:
+    """`spec` with an ``"auto"`` usage placement made concrete for this request: in the
+    choice, plus the top-level usage chunk when the request asks for include_usage."""
+    if spec.usage_placement != "auto":
+        return spec
+    return replace(spec, usage_placement="both" if _wants_usage_chunk(request) else "choice")
+
+
+def echo_chats(spec: EchoSpec, request: Any) -> list[ChatSpec]:
+    """The ChatSpecs of the default answer for this request, one per choice.
+
+    With one choice the content quotes the user; with N each begins ``"Answer i of N: "``,
+    so every choice has content of its own. Usage counts the text of all choices.
+    """
     said = _last_user_text(request)
     quoted = f"“{said}”" if said else "nothing in particular"
     reasoning = f"The user asks {quoted}. This is the local test server, so I'll answer briefly."
@@ -87,8 +123,10 @@ def echo_chat(spec: EchoSpec, request: Any) -> ChatSpec:
         "Kimi API, so no tokens were spent. Script replies with server.script() to test "
         "anything else."
     )
+    n = choice_count(request)
+    contents = [content] if n == 1 else [f"Answer {i} of {n}: {content}" for i in range(1, n + 1)]
     prompt = max(1, len(json.dumps(request, ensure_ascii=False)) // 4)
-    completion = max(1, (len(reasoning) + len(content)) // 4)
+    completion = max(1, sum(len(reasoning) + len(text) for text in contents) // 4)
     usage = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
@@ -96,13 +134,17 @@ def echo_chat(spec: EchoSpec, request: Any) -> ChatSpec:
     }
     base = Reply.chat(content=content, reasoning=reasoning, usage=usage).spec
     assert isinstance(base, ChatSpec)
-    return replace(base, delay=spec.delay, chunk_size=spec.chunk_size)
+    base = replace(base, delay=spec.delay, chunk_size=spec.chunk_size)
+    return [replace(base, content=text) for text in contents]
 
 
-def _chat_plan(spec: ChatSpec, reply: Reply, request: Any) -> Plan:
+def _chat_plan(choices: list[ChatSpec], reply: Reply, request: Any) -> Plan:
+    """The Plan of a chat answer with one ChatSpec per choice (see `chat_events`)."""
+    choices = [_resolve_placement(spec, request) for spec in choices]
+    spec = choices[0]
     model = spec.model or _request_model(request)
     if spec.mode == "auto" and not _wants_stream(request):
-        body = json.dumps(chat_body(spec, model), ensure_ascii=False).encode("utf-8")
+        body = json.dumps(chat_body(choices, model), ensure_ascii=False).encode("utf-8")
         return Plan(200, _merge([("Content-Type", "application/json")], reply.headers), body=body)
     ending: Ending = "end"
     limit = None
@@ -110,7 +152,7 @@ def _chat_plan(spec: ChatSpec, reply: Reply, request: Any) -> Plan:
         ending, limit = "abort", spec.disconnect_after
     elif spec.stall_after is not None:
         ending, limit = "stall", spec.stall_after
-    pieces = chat_events(spec, model)
+    pieces = chat_events(choices, model)
     return Plan(
         200,
         _merge(_sse_headers(), reply.headers),
@@ -125,9 +167,9 @@ def render(reply: Reply, request: Any) -> Plan:
     """The Plan for `reply` answering `request` (the parsed JSON body, or None)."""
     spec = reply.spec
     if isinstance(spec, EchoSpec):
-        return _chat_plan(echo_chat(spec, request), reply, request)
+        return _chat_plan(echo_chats(spec, request), reply, request)
     if isinstance(spec, ChatSpec):
-        return _chat_plan(spec, reply, request)
+        return _chat_plan([spec] * choice_count(request), reply, request)
     if isinstance(spec, BodySpec):
         return Plan(
             spec.status,
@@ -139,7 +181,8 @@ def render(reply: Reply, request: Any) -> Plan:
         ending: Ending = "abort" if spec.close else "end"
         return Plan(spec.status, headers, pieces=spec.chunks, delay=spec.delay, ending=ending)
     if isinstance(spec, BulkSpec):
-        pieces = bulk_pieces(spec, spec.model or _request_model(request))
+        model = spec.model or _request_model(request)
+        pieces = bulk_pieces(spec, model, include_usage=_wants_usage_chunk(request))
         return Plan(200, _merge(_sse_headers(), reply.headers), pieces=pieces)
     if isinstance(spec, NoResponseSpec):
         return Plan(0, [], ending="stall" if spec.stall else "abort", respond=False)

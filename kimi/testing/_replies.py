@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from ._fixtures import DEFAULT_USAGE, error_type_for
 
-UsagePlacement = Literal["choice", "top", "both", "none"]
-_PLACEMENTS = ("choice", "top", "both", "none")
+UsagePlacement = Literal["auto", "choice", "top", "both", "none"]
+_PLACEMENTS = ("auto", "choice", "top", "both", "none")
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ class Reply:
         tool_calls: Sequence[Mapping[str, Any] | ToolCall] | None = None,
         finish_reason: str | None = None,
         usage: Mapping[str, Any] | None = DEFAULT_USAGE,
-        usage_placement: UsagePlacement = "choice",
+        usage_placement: UsagePlacement = "auto",
         model: str | None = None,
         chunk_size: int = 8,
         delay: float = 0.0,
@@ -165,12 +165,20 @@ class Reply:
         pieces), then ``{"index":0,"delta":{},"finish_reason":...}``, then ``data: [DONE]``.
         Text is split into `chunk_size` Python characters per event.
 
+        A request with ``"n": N`` (1..5) gets N choices, indexes 0..N-1, each carrying this
+        same scripted message; a stream interleaves their events (one choice per chunk,
+        index 0, 1, ... in turn), then sends each choice's final chunk, with the usage on
+        the last one.
+
         - `tool_calls`: dicts ``{"id", "name", "arguments"}`` (arguments a JSON string; a
           dict/list is dumped for you; optional ``"type"``, e.g. ``"builtin_function"``).
         - `finish_reason`: default ``"tool_calls"`` when tool calls are given, else ``"stop"``.
-        - `usage`: ``None`` sends no usage. `usage_placement`: ``"choice"`` puts it in the
-          final choice (Moonshot), ``"top"`` adds a ``"choices": []`` chunk with top-level
-          usage before [DONE], ``"both"`` does both, ``"none"`` sends none.
+        - `usage`: ``None`` sends no usage. `usage_placement`: ``"auto"`` (default) does
+          what the API does: usage in the final choice, plus, when the request has
+          ``"stream_options": {"include_usage": true}``, one more chunk with
+          ``"choices": []`` and top-level usage before [DONE]. The others ignore the
+          request: ``"choice"`` only in the final choice, ``"top"`` only the extra chunk,
+          ``"both"`` both, ``"none"`` none.
         - `model`: the request's model unless given.
         - `role_chunk`: True sends a first chunk ``{"role":"assistant","content":""}`` of
           its own (recorded Moonshot traffic); False puts the role in the first piece (§11).
@@ -189,7 +197,7 @@ class Reply:
         tool_calls: Sequence[Mapping[str, Any] | ToolCall] | None = None,
         finish_reason: str | None = None,
         usage: Mapping[str, Any] | None = DEFAULT_USAGE,
-        usage_placement: UsagePlacement = "choice",
+        usage_placement: UsagePlacement = "auto",
         model: str | None = None,
         chunk_size: int = 8,
         delay: float = 0.0,
@@ -236,7 +244,10 @@ class Reply:
     @classmethod
     def echo(cls, delay: float = 0.02, chunk_size: int = 8) -> Reply:
         """The server's default: brief reasoning, then a few sentences quoting the user's
-        last message; streamed (with `delay` between events) when the request asks."""
+        last message; streamed (with `delay` between events) when the request asks.
+
+        Usage follows the request as `chat`'s ``"auto"`` placement does. With ``"n": N``
+        each choice gets its own content: ``"Answer i of N: "`` before the quote."""
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
         return cls(EchoSpec(delay=float(delay), chunk_size=chunk_size))
@@ -297,7 +308,10 @@ class Reply:
     @classmethod
     def bulk(cls, n_chunks: int, text: str = "tok ", model: str | None = None) -> Reply:
         """`n_chunks` identical content chunks (the first also carries the role), then a
-        final chunk with usage and [DONE]; pre-encoded and written in ~64 KB batches."""
+        final chunk with usage and [DONE]; pre-encoded and written in ~64 KB batches.
+
+        Always one choice, whatever the request's ``n``; with ``include_usage`` a
+        ``"choices": []`` usage chunk comes before [DONE], as in `chat`."""
         _check_count("n_chunks", n_chunks)
         return cls(BulkSpec(n_chunks=n_chunks, text=text, model=model))
 

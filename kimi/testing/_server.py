@@ -35,7 +35,7 @@ def loopback_address(host: str) -> tuple[str, socket.AddressFamily]:
 
 class KimiServer:
     """A local Kimi API: ``POST /v1/chat/completions``, ``GET /v1/models``,
-    ``GET /v1/users/me/balance``.
+    ``GET /v1/models/{id}``, ``GET /v1/users/me/balance``.
 
     ::
 
@@ -48,9 +48,14 @@ class KimiServer:
     - `delay`: seconds between events of the default reply (`Reply.echo`).
     - `default`: the reply used when no script is queued (settable later as `.default`).
 
-    Chat requests are validated (JSON object, `model`, non-empty `messages`; 400
-    otherwise) before a reply is taken. Replies come from `script_for(path)` queues first,
-    then (chat only) the `script` queue, then `default`.
+    Chat requests are validated (JSON object, `model`, non-empty `messages`, ``n`` absent
+    or 1..5; 400 ``invalid_request_error`` otherwise) before a reply is taken. Replies come
+    from `script_for(path)` queues first, then (chat only) the `script` queue, then
+    `default`. Chat replies follow the request as the API does: ``n`` choices (indexes
+    0..n-1), and with ``"stream_options": {"include_usage": true}`` a last
+    ``"choices": []`` chunk with top-level usage before ``data: [DONE]``.
+    ``GET /v1/models/{id}`` answers the listed model object, or a 404
+    ``resource_not_found_error`` "Not found the model {id} or Permission denied".
     """
 
     def __init__(
