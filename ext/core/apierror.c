@@ -7,7 +7,6 @@
  */
 #include "apierror.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -196,7 +195,10 @@ read_code(struct kimi_api_error *out, const cJSON *code)
         return;
     }
     double value = code->valuedouble;
-    if (fabs(value) <= KIMI_API_CODE_EXACT && value == floor(value)) {
+    /* Written so that NaN fails the range test. */
+    if (value >= -KIMI_API_CODE_EXACT && value <= KIMI_API_CODE_EXACT
+        && (double)(long long)value == value)
+    {
         out->code_is_number = 1;
         out->code_number = (long long)value;
         snprintf(out->code, sizeof(out->code), "%lld", out->code_number);
