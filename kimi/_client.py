@@ -117,8 +117,6 @@ class Kimi(BaseClient):
             try:
                 return self._core().send(request, left)
             except (APIStatusError, APIConnectionError) as exc:
-                if isinstance(exc, APIStatusError):
-                    exc._redact(self.api_key)  # a 401 may echo the key back
                 delay = retry_delay(exc, attempt, self.max_retries)
                 if delay is None or (deadline is not None and time.monotonic() + delay >= deadline):
                     raise

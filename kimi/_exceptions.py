@@ -59,28 +59,6 @@ class KimiError(Exception):
         # process-pool, Dask or Ray workers travel back whole.
         return (_restore, (type(self), self.args, self.__dict__))
 
-    def _redact(self, secret: str) -> None:
-        """Replace a secret the server echoed (an API key) everywhere in the
-        exception's text and body."""
-        self.args = tuple(_scrub(a, secret) for a in self.args)
-        for name, value in list(self.__dict__.items()):
-            self.__dict__[name] = _scrub(value, secret)
-
-
-_REDACTED = "<redacted>"
-
-
-def _scrub(value: Any, secret: str) -> Any:
-    if isinstance(value, str):
-        return value.replace(secret, _REDACTED)
-    if isinstance(value, bytes):
-        return value.replace(secret.encode(), _REDACTED.encode())
-    if isinstance(value, dict):
-        return {k: _scrub(v, secret) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub(v, secret) for v in value]
-    return value
-
 
 def _restore(cls: "type[KimiError]", args: tuple[Any, ...], state: dict[str, Any]) -> "KimiError":
     exc = cls.__new__(cls)
@@ -131,10 +109,14 @@ class APIResponseValidationError(KimiError):
 class APIStatusError(KimiError):
     """The server answered with a non-2xx status.
 
-    ``type`` and ``code`` come from the error body (Moonshot's
-    ``{"error": {"type", "message"}}`` or a proxy's ``{"success": false,
-    "error": {"code", "message"}, "trace_id"}``); ``request_id`` from the
-    body's trace id or the response headers.
+    ``type`` and ``code`` come from the error body, whatever its shape
+    (Moonshot's ``{"error": {"type", "message"}}``, a proxy's ``{"success":
+    false, "error": {"code", "message"}, "trace_id"}``, Cloudflare's
+    ``errors`` list, FastAPI's ``detail``, OpenRouter's, LiteLLM's, plain
+    text); ``request_id`` from the body or the response headers;
+    ``retry_after`` is the wait the server asked for (``Retry-After``,
+    ``retry-after-ms`` or "try again after N seconds"), in seconds, or None.
+    The body is read and the echoed API key redacted in the C core.
     """
 
     def __init__(
@@ -147,6 +129,7 @@ class APIStatusError(KimiError):
         code: str | int | None = None,
         request_id: str | None = None,
         headers: dict[str, str] | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
@@ -155,12 +138,7 @@ class APIStatusError(KimiError):
         self.code = code
         self.request_id = request_id
         self.headers = headers or {}
-
-    @property
-    def retry_after(self) -> float | None:
-        """Seconds the server asked to wait (Retry-After, retry-after-ms, or
-        "please try again after N seconds" in the message), if any."""
-        return _retry_after(self.headers, self.message)
+        self.retry_after = retry_after
 
 
 class BadRequestError(APIStatusError):
@@ -190,119 +168,16 @@ class InternalServerError(APIStatusError):
 
 class StreamError(KimiError):
     """A stream broke: it ended before ``data: [DONE]``, carried a malformed
-    event, or carried an error object (kept in ``body``)."""
+    event, or carried an error object (kept in ``body``, with its ``type``,
+    ``code`` and ``request_id`` read as for ``APIStatusError``)."""
 
     body: Any = None
+    type: str | None = None
+    code: str | int | None = None
+    request_id: str | None = None
     curl_code: int | None = None
     status_code: int | None = None
     offset: int = 0
 
     def __init__(self, message: str = "stream error") -> None:
         super().__init__(message)
-
-    @property
-    def type(self) -> str | None:
-        return _field(self.body, "type")
-
-    @property
-    def code(self) -> str | int | None:
-        return _field(self.body, "code")
-
-
-def _field(body: Any, name: str) -> Any:
-    return body.get(name) if isinstance(body, dict) else None
-
-
-_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
-    400: BadRequestError,
-    401: AuthenticationError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    429: RateLimitError,
-}
-
-_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-trace-id", "msh-request-id", "cf-ray")
-
-
-def _status_error(status: int, raw: bytes, headers: dict[str, str]) -> APIStatusError:
-    """Build the exception for a non-2xx response (called by the C core)."""
-    import json
-
-    body: Any = None
-    text = raw.decode("utf-8", "replace")
-    try:
-        body = json.loads(text) if text else None
-    except ValueError:
-        body = text
-    message, type_, code, trace_id = _parse_error_body(body)
-    request_id = trace_id or next((headers[h] for h in _REQUEST_ID_HEADERS if h in headers), None)
-    if message is None:
-        message = text.strip()[:500] or "no error message"
-    detail = f"HTTP {status}"
-    if type_ or code:
-        detail += f" {type_ or code}"
-    full = f"{detail}: {message}"
-    if request_id:
-        full += f" (request id {request_id})"
-    cls = _STATUS_CLASSES.get(status) or (InternalServerError if status >= 500 else APIStatusError)
-    return cls(
-        full,
-        status_code=status,
-        body=body,
-        type=type_,
-        code=code,
-        request_id=request_id,
-        headers=headers,
-    )
-
-
-def _parse_error_body(body: Any) -> tuple[str | None, str | None, Any, str | None]:
-    """(message, type, code, trace id) from the Moonshot, proxy, OpenRouter
-    and Cloudflare error shapes."""
-    if not isinstance(body, dict):
-        return None, None, None, None
-    trace_id = body.get("trace_id") or body.get("request_id")
-    error = body.get("error")
-    if isinstance(error, str):
-        return error, None, None, trace_id
-    if isinstance(error, dict):
-        return (
-            _str_or_none(error.get("message")),
-            _str_or_none(error.get("type")),
-            error.get("code"),
-            trace_id or _str_or_none(error.get("request_id")),
-        )
-    errors = body.get("errors")
-    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-        first = errors[0]
-        return _str_or_none(first.get("message")), None, first.get("code"), trace_id
-    return _str_or_none(body.get("message")), None, body.get("code"), trace_id
-
-
-def _str_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _retry_after(headers: dict[str, str], message: str) -> float | None:
-    ms = headers.get("retry-after-ms")
-    if ms is not None:
-        try:
-            return float(ms) / 1000.0
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is not None:
-        try:
-            return float(value)
-        except ValueError:
-            from email.utils import parsedate_to_datetime
-            import time
-
-            try:
-                return parsedate_to_datetime(value).timestamp() - time.time()
-            except (TypeError, ValueError, OverflowError):
-                pass
-    import re
-
-    found = re.search(r"try again after (\d+(?:\.\d+)?) ?s", message)
-    return float(found.group(1)) if found else None

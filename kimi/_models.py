@@ -4,7 +4,11 @@ Objects are built in C straight from the parsed JSON (see ext/python/
 convert.c): each JSON object becomes an instance of the class chosen by its
 parent's ``_nested`` map, with its members as instance attributes.  Fields
 the package does not know are kept; a known field the server left out reads
-as None.  ``to_dict()`` gives the plain JSON data back.
+as None.  ``to_dict()`` gives the plain JSON data back.  A field named like a
+method (``to_dict``, ``get``) never hides the method: read it as
+``obj["to_dict"]``.  JSON nested deeper than 256 levels is not built (the
+client raises a typed error instead), so every object can be printed,
+compared and pickled.
 """
 
 from __future__ import annotations
@@ -34,6 +38,23 @@ __all__ = [
 ]
 
 
+class _method:
+    """A method that a server field of the same name cannot hide: as a data
+    descriptor it wins over the instance ``__dict__`` the fields live in."""
+
+    __slots__ = ("func",)
+
+    def __init__(self, func: Any) -> None:
+        self.func = func
+
+    def __get__(self, obj: Any, cls: Any = None) -> Any:
+        return self.func if obj is None else self.func.__get__(obj, cls)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        name = self.func.__name__
+        raise AttributeError(f"{name!r} is a method; set the field as obj.__dict__[{name!r}]")
+
+
 class KimiObject:
     """A JSON object with attribute access; unknown fields are kept."""
 
@@ -55,12 +76,15 @@ class KimiObject:
     def __contains__(self, key: object) -> bool:
         return key in self.__dict__
 
+    @_method
     def get(self, key: str, default: Any = None) -> Any:
+        """The field's value, or default when the server did not send it."""
         return self.__dict__.get(key, default)
 
+    @_method
     def to_dict(self) -> dict[str, Any]:
         """The object as plain JSON data (dicts, lists, scalars)."""
-        return {k: _plain(v) for k, v in self.__dict__.items()}
+        return _plain(self)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, KimiObject):
@@ -74,12 +98,35 @@ class KimiObject:
         return f"{type(self).__name__}({inner})"
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, KimiObject):
-        return value.to_dict()
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+def _plain(root: Any) -> Any:
+    """Model objects as dicts, all the way down, without recursion (a reply may be
+    nested deeper than Python's recursion limit allows)."""
+
+    def shell(value: Any) -> Any:
+        if isinstance(value, KimiObject):
+            return {}, iter(value.__dict__.items())
+        if isinstance(value, list):
+            return [], iter(enumerate(value))
+        if isinstance(value, dict):
+            return {}, iter(value.items())
+        return value, None
+
+    result, items = shell(root)
+    stack = [(result, items)] if items is not None else []
+    while stack:
+        target, items = stack[-1]
+        for key, value in items:
+            copy, inner = shell(value)
+            if isinstance(target, list):
+                target.append(copy)
+            else:
+                target[key] = copy
+            if inner is not None:
+                stack.append((copy, inner))
+                break
+        else:
+            stack.pop()
+    return result
 
 
 def _model(name: str, fields: str, nested: dict[str, type] | None = None) -> type:

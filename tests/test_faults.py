@@ -404,3 +404,78 @@ def test_default_headers_can_remove_and_later_ones_replace_case_insensitively(ma
     headers = server.requests[-1].headers
     assert headers["user-agent"] == "mine/1"
     assert headers["x-team"] == "b"
+
+
+# -- 2. JSON nested deeper than anything can use ---------------------------------------
+
+
+def nested(depth: int, leaf: str = '"x"') -> str:
+    return "[" * depth + leaf + "]" * depth
+
+
+def test_an_error_body_nested_100k_deep_is_a_status_error_with_the_raw_text(client, server):
+    body = ('{"error": ' + nested(100_000) + "}").encode()
+    server.script(Reply.raw([body], status=500, content_type="application/json"))
+    with pytest.raises(kimi.InternalServerError) as info:
+        create(client)
+    assert isinstance(info.value.body, str) and info.value.body.startswith('{"error": [[[')
+
+
+def test_an_error_event_1000_deep_is_a_stream_error_keeping_the_text(client, server):
+    event = b'event: error\ndata: {"error": ' + nested(998).encode() + b"}\n\n"
+    server.script(Reply.raw([delta_event(content="a"), event]))
+    with pytest.raises(kimi.StreamError) as info:
+        list(create(client, stream=True))
+    assert isinstance(info.value.body, str) and info.value.body.startswith("[[[")
+
+
+@pytest.mark.parametrize("depth", [300, 998])
+def test_a_chunk_too_deep_to_build_fails_the_stream_and_final(client, server, depth):
+    deep = b'data: {"choices": [{"index": 0, "delta": {"content": "b"}}], "extra": ' + nested(depth).encode() + b"}\n\n"
+    server.script(Reply.raw([delta_event(content="a"), deep, delta_event(content="c"),
+                             delta_event(finish_reason="stop"), b"data: [DONE]\n\n"]))
+    stream = create(client, stream=True)
+    assert next(stream).choices[0].delta.content == "a"
+    with pytest.raises(kimi.StreamError, match="cannot be converted") as info:
+        next(stream)
+    assert isinstance(info.value.__cause__, ValueError)
+    assert "256 levels" in str(info.value.__cause__)
+    assert stream.closed
+    with pytest.raises(kimi.StreamError):
+        stream.final()  # never a reply that holds what the iterator could not give
+
+
+def test_a_chunk_beyond_the_parsers_limit_is_a_malformed_event(client, server):
+    server.script(Reply.raw([b'data: {"x": ' + nested(5000).encode() + b"}\n\n"]))
+    with pytest.raises(kimi.StreamError, match="malformed"):
+        list(create(client, stream=True))
+
+
+def test_a_reply_too_deep_to_build_is_a_validation_error_not_retried(make_client, server):
+    client = make_client(max_retries=2)
+    body = json.dumps({**REPLY, "extra": json.loads(nested(300))}).encode()
+    server.script(*[Reply.json(body)] * 3)
+    with pytest.raises(kimi.APIResponseValidationError, match="cannot be built"):
+        create(client)
+    assert len(server.requests) == 1
+
+
+def test_a_reply_250_deep_is_built_and_to_dict_gives_it_back(client, server):
+    extra = json.loads(nested(250))
+    server.script(Reply.json({**REPLY, "extra": extra}))
+    reply = create(client)
+    assert reply.to_dict()["extra"] == extra
+
+
+# -- 8. fields named like methods ------------------------------------------------------
+
+
+def test_fields_named_like_methods_never_hide_them(client, server):
+    server.script(Reply.json({**REPLY, "to_dict": 1, "get": "field", "keys": [1]}))
+    reply = create(client)
+    assert reply.to_dict()["to_dict"] == 1
+    assert reply.get("get") == "field"
+    assert reply["to_dict"] == 1 and reply["get"] == "field"
+    assert reply.keys == [1]  # not a method of the models: an ordinary field
+    with pytest.raises(AttributeError, match="is a method"):
+        reply.to_dict = 5

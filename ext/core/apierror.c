@@ -373,3 +373,39 @@ kimi_apierror_is_error(const cJSON *root)
            && (kimi_json_nonempty(root, "type") != NULL
                || kimi_json_truthy(kimi_json_member(root, "code")));
 }
+
+size_t
+kimi_apierror_describe(const struct kimi_api_error *e, char *out,
+                       size_t size)
+{
+    const char *label = e->type[0] != '\0' ? e->type : e->code;
+    int n;
+
+    if (size == 0) {
+        return 0;
+    }
+    if (e->request_id[0] != '\0') {
+        n = snprintf(out, size, "%s%s%s (request id %s)", label,
+                     label[0] != '\0' ? ": " : "", e->message,
+                     e->request_id);
+    }
+    else {
+        n = snprintf(out, size, "%s%s%s", label, label[0] != '\0' ? ": " : "",
+                     e->message);
+    }
+    size_t len = n < 0 ? 0 : (size_t)n;
+    if (len >= size) {
+        /* snprintf cut it: drop a character it cut in two. */
+        len = size - 1;
+        size_t lead = len;
+        while (lead > 0 && ((unsigned char)out[lead - 1] & 0xC0) == 0x80) {
+            lead--;
+        }
+        if (lead > 0
+            && kimi_text_utf8_sequence(out + lead - 1, len - lead + 1) == 0) {
+            len = lead - 1;
+        }
+        out[len] = '\0';
+    }
+    return len;
+}

@@ -69,4 +69,10 @@ void kimi_apierror_request_id_from_headers(struct kimi_api_error *out,
  * not one). */
 int kimi_apierror_is_error(const cJSON *root);
 
+/* "<type or code>: <message> (request id <id>)" into out (size bytes,
+ * NUL-terminated, cut at a UTF-8 boundary), each part only when known.
+ * Returns the length written. */
+size_t kimi_apierror_describe(const struct kimi_api_error *e, char *out,
+                              size_t size);
+
 #endif

@@ -9,6 +9,9 @@
 
 #include <string.h>
 
+#include "json.h"
+#include "redact.h"
+
 /* ---- the queue -------------------------------------------------------- */
 
 struct kimi_event_entry {
@@ -109,29 +112,70 @@ fail_with(struct kimi_transfer *t, struct kimi_error *err)
     return kimi_transfer_report(t, err);
 }
 
+/* An error object from the server (an error event, or a JSON error body
+ * where a stream was expected): the echoed key is redacted from the text
+ * first, then one reader (apierror.c) takes whatever shape it has.  The
+ * stream fails with KIMI_ESERVER; t->api_error and t->server_error keep
+ * what was read. */
+static enum kimi_status
+server_error(struct kimi_transfer *t, const char *raw, size_t len,
+             size_t offset, struct kimi_error *err)
+{
+    struct kimi_error ignored;
+    struct kimi_buf clean;
+    const char *text = raw;
+    cJSON *json = NULL;
+
+    kimi_buf_init(&clean, 0);
+    if (kimi_redact_buf(&clean, raw, len, t->secret.data, t->secret.len,
+                        &ignored) == KIMI_OK && clean.data != NULL) {
+        text = clean.data;
+        len = clean.len;
+    }
+    if (kimi_json_parse(text, len, &json, &ignored) == KIMI_OK) {
+        kimi_apierror_from_json(&t->api_error, json, text, len);
+    }
+    else {
+        kimi_apierror_parse(&t->api_error, text, len);
+    }
+    kimi_buf_free(&clean);
+    kimi_apierror_request_id_from_headers(&t->api_error,
+                                          t->response_headers.data,
+                                          t->response_headers.len);
+    t->has_api_error = 1;
+    cJSON_Delete(t->server_error);
+    t->server_error = json;
+
+    char detail[KIMI_ERROR_MESSAGE_MAX];
+    kimi_apierror_describe(&t->api_error, detail, sizeof(detail));
+    kimi_error_set(&t->failure, KIMI_ESERVER, "server error in stream: %s",
+                   detail);
+    t->failure.offset = offset;
+    return fail_with(t, err);
+}
+
 /* A 2xx reply to a streaming request that is not an event stream: a
  * gateway's JSON error, or something else entirely.  Decided once and kept
  * as the transfer's failure, so asking again gives the same answer. */
 static enum kimi_status
 not_an_event_stream(struct kimi_transfer *t, struct kimi_error *err)
 {
-    const char *end = NULL;
-    cJSON *json = NULL;
     struct kimi_error *failure = &t->failure;
+    cJSON *json = NULL;
+    struct kimi_error ignored;
 
     if (t->result != CURLE_OK) {
         failure->status = kimi_transfer_transport_error(t, failure);
         return fail_with(t, err);
     }
-    if (t->body.len > 0) {
-        json = cJSON_ParseWithLengthOpts(t->body.data, t->body.len, &end, 0);
+    if (kimi_json_parse(t->body.data, t->body.len, &json, &ignored)
+        == KIMI_OK) {
+        int is_error = kimi_apierror_is_error(json);
+        cJSON_Delete(json);
+        if (is_error) {
+            return server_error(t, t->body.data, t->body.len, 0, err);
+        }
     }
-    if (json != NULL
-        && kimi_chunk_check_error(json, NULL, failure) != KIMI_OK) {
-        t->server_error = json;
-        return fail_with(t, err);
-    }
-    cJSON_Delete(json);
     char type[128] = "";
     kimi_transfer_header(t, "content-type", type, sizeof(type));
     if (t->content_types > 1) {
@@ -177,29 +221,31 @@ static enum kimi_status
 take_event(struct kimi_transfer *t, cJSON **event, struct kimi_error *err)
 {
     struct kimi_event_entry entry;
-    const char *end = NULL;
     struct kimi_error *failure = &t->failure;
+    cJSON *json = NULL;
 
     const char *data = queue_pop(&t->queue, &entry);
-    cJSON *json = cJSON_ParseWithLengthOpts(data, entry.data_len, &end, 0);
     if (entry.is_error_event) {
-        t->server_error = json;
-        if (json == NULL
-            || kimi_chunk_check_error(json, NULL, failure) == KIMI_OK) {
-            int shown = entry.data_len < 300 ? (int)entry.data_len : 300;
-            kimi_error_set(failure, KIMI_ESERVER,
-                           "server error in stream: %.*s", shown, data);
-        }
+        enum kimi_status st = server_error(t, data, entry.data_len,
+                                           entry.offset, err);
+        queue_clear(&t->queue);
+        return st;
     }
-    else if (json == NULL) {
-        size_t column = end != NULL ? (size_t)(end - data) : 0;
-        kimi_error_set(failure, KIMI_EPROTO,
-                       "malformed event: invalid JSON at column %zu of a "
-                       "%zu-byte event (body byte %zu)",
-                       column, entry.data_len, entry.offset);
+    if (kimi_json_parse(data, entry.data_len, &json, failure) != KIMI_OK) {
+        char why[KIMI_ERROR_MESSAGE_MAX];
+        memcpy(why, failure->message, sizeof(why));
+        kimi_error_set(failure, failure->status == KIMI_ENOMEM
+                                    ? KIMI_ENOMEM
+                                    : KIMI_EPROTO,
+                       "malformed event: %.300s, in a %zu-byte event "
+                       "(body byte %zu)", why, entry.data_len, entry.offset);
     }
-    else if (kimi_chunk_check_error(json, NULL, failure) != KIMI_OK) {
-        t->server_error = json;
+    else if (kimi_apierror_is_error(json)) {
+        cJSON_Delete(json);
+        enum kimi_status st = server_error(t, data, entry.data_len,
+                                           entry.offset, err);
+        queue_clear(&t->queue);
+        return st;
     }
     else if (fold(t, json, failure) != KIMI_OK) {
         cJSON_Delete(json);

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "events.h"
+#include "headers.h"
+#include "redact.h"
 
 int64_t
 kimi_now_ms(void)
@@ -73,6 +75,18 @@ note_content_type(struct kimi_transfer *t, const char *line, size_t n)
     t->content_types++;
 }
 
+/* A server may echo the key in a header (a request id, say): what it
+ * cannot be redacted from is dropped. */
+static void
+redact_headers(struct kimi_transfer *t)
+{
+    struct kimi_error ignored;
+    if (kimi_redact_in_place(&t->response_headers, t->secret.data,
+                             t->secret.len, &ignored) != KIMI_OK) {
+        kimi_buf_clear(&t->response_headers);
+    }
+}
+
 static size_t
 on_header(char *line, size_t size, size_t nitems, void *userdata)
 {
@@ -95,6 +109,7 @@ on_header(char *line, size_t size, size_t nitems, void *userdata)
             t->status = code;
             t->headers_done = 1;
             t->last_event_ms = t->last_activity_ms;
+            redact_headers(t);
         }
         return n;
     }
@@ -644,58 +659,42 @@ kimi_transfer_next_header(const struct kimi_transfer *t, size_t *pos,
                           const char **name, size_t *name_len,
                           const char **value, size_t *value_len)
 {
-    const char *data = t->response_headers.data;
-    size_t len = t->response_headers.len;
-
-    while (*pos < len) {
-        const char *line = data + *pos;
-        const char *eol = memchr(line, '\n', len - *pos);
-        const char *line_end = eol != NULL ? eol : data + len;
-        *pos = (size_t)(line_end - data) + (eol != NULL);
-        const char *colon = memchr(line, ':', (size_t)(line_end - line));
-        if (colon == NULL) {
-            continue;
-        }
-        const char *v = colon + 1;
-        const char *v_end = line_end;
-        while (v < v_end && (*v == ' ' || *v == '\t')) {
-            v++;
-        }
-        while (v_end > v && (v_end[-1] == '\r' || v_end[-1] == ' ')) {
-            v_end--;
-        }
-        *name = line;
-        *name_len = (size_t)(colon - line);
-        *value = v;
-        *value_len = (size_t)(v_end - v);
-        return 1;
-    }
-    return 0;
+    return kimi_headers_next(t->response_headers.data,
+                             t->response_headers.len, pos, name, name_len,
+                             value, value_len);
 }
 
 int
 kimi_transfer_header(const struct kimi_transfer *t, const char *name,
                      char *out, size_t out_size)
 {
-    size_t want = strlen(name);
-    size_t pos = 0;
-    const char *n;
-    const char *v;
-    size_t n_len;
-    size_t v_len;
+    const char *value = NULL;
+    size_t value_len = 0;
 
-    while (kimi_transfer_next_header(t, &pos, &n, &n_len, &v, &v_len)) {
-        if (n_len != want || strncasecmp(n, name, want) != 0) {
-            continue;
-        }
-        if (out_size > 0) {
-            size_t len = v_len < out_size ? v_len : out_size - 1;
-            memcpy(out, v, len);
-            out[len] = '\0';
-        }
-        return 1;
+    if (!kimi_headers_find(t->response_headers.data, t->response_headers.len,
+                           name, &value, &value_len)) {
+        return 0;
     }
-    return 0;
+    if (out_size > 0) {
+        size_t len = value_len < out_size ? value_len : out_size - 1;
+        memcpy(out, value, len);
+        out[len] = '\0';
+    }
+    return 1;
+}
+
+void
+kimi_transfer_read_error(struct kimi_transfer *t, struct kimi_api_error *out)
+{
+    struct kimi_error ignored;
+    if (kimi_redact_in_place(&t->body, t->secret.data, t->secret.len,
+                             &ignored) != KIMI_OK) {
+        kimi_buf_clear(&t->body);   /* never show what could not be
+                                       redacted */
+    }
+    kimi_apierror_parse(out, t->body.data, t->body.len);
+    kimi_apierror_request_id_from_headers(out, t->response_headers.data,
+                                          t->response_headers.len);
 }
 
 void

@@ -22,8 +22,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "accum.h"
+#include "apierror.h"
 #include "buf.h"
-#include "chunk.h"
 #include "error.h"
 #include "sse.h"
 
@@ -113,6 +114,8 @@ struct kimi_transfer {
     int failed;                     /* after the events queued before it */
     cJSON *server_error;            /* the error object of an error event
                                        or body, when it was JSON */
+    struct kimi_api_error api_error;    /* what that error said */
+    int has_api_error;
     int attached;                   /* easy handle is in the multi */
     char curl_message[CURL_ERROR_SIZE];
 };
@@ -185,6 +188,12 @@ int kimi_transfer_next_header(const struct kimi_transfer *t, size_t *pos,
  * copied NUL-terminated into out; returns 0 when absent. */
 int kimi_transfer_header(const struct kimi_transfer *t, const char *name,
                          char *out, size_t out_size);
+
+/* Read a finished non-2xx response: the echoed key is redacted from the
+ * body, then the error is read from it (any shape) and the request id
+ * from the body or the headers. */
+void kimi_transfer_read_error(struct kimi_transfer *t,
+                              struct kimi_api_error *out);
 
 /* Milliseconds of the monotonic clock (the clock of every deadline). */
 int64_t kimi_now_ms(void);

@@ -49,7 +49,13 @@ struct module_state {
     PyObject *CertificateError;
     PyObject *APIResponseValidationError;
     PyObject *StreamError;
-    PyObject *status_error;     /* kimi._exceptions._status_error */
+    PyObject *APIStatusError;
+    PyObject *BadRequestError;          /* 400 */
+    PyObject *AuthenticationError;      /* 401 */
+    PyObject *PermissionDeniedError;    /* 403 */
+    PyObject *NotFoundError;            /* 404 */
+    PyObject *RateLimitError;           /* 429 */
+    PyObject *InternalServerError;      /* 5xx */
     PyObject *object_class;     /* kimi._models.KimiObject */
     PyObject *str_nested;       /* "_nested" */
     PyObject *empty_tuple;
@@ -92,13 +98,21 @@ int kpy_seconds_to_ms(PyObject *value, const char *name, long *out);
 
 struct module_state *kimi_state_of_type(PyTypeObject *type);
 
+/* Deepest JSON nesting converted to Python objects. */
+#define KIMI_MAX_DEPTH 256
+
 /* convert.c: a cJSON tree as Python objects.  cls (borrowed, may be NULL)
  * is the class for an object node; its _nested dict names the classes of
  * its members.  cls == &PyDict_Type yields plain dicts all the way down.
- * Returns a new reference, or NULL with an exception set. */
+ * Returns a new reference, or NULL with an exception set (ValueError for
+ * a tree deeper than KIMI_MAX_DEPTH). */
 PyObject *kimi_convert(struct module_state *st, const cJSON *node,
                        PyObject *cls);
 void kimi_convert_clear_caches(struct module_state *st);
+
+/* convert.c: a body for an exception: node as plain dicts and lists, or,
+ * when it is too deep for that, its JSON text.  New reference or NULL. */
+PyObject *kimi_convert_or_text(struct module_state *st, const cJSON *node);
 
 /* errors.c: the exception for a core failure (new reference, or NULL
  * with another exception set).  Truncated streams and server error events
@@ -113,9 +127,19 @@ PyObject *kimi_exception_new(struct module_state *st,
 PyObject *kimi_raise(struct module_state *st, const struct kimi_error *err,
                      int in_stream, PyObject *body);
 
-/* errors.c: raise the APIStatusError subclass for a non-2xx response. */
-PyObject *kimi_raise_status(struct module_state *st,
-                            const struct kimi_transfer *t);
+/* errors.c: raise the exception for err with the exception being raised
+ * now as its __cause__; always returns NULL. */
+PyObject *kimi_raise_from_current(struct module_state *st,
+                                  const struct kimi_error *err,
+                                  int in_stream);
+
+/* errors.c: raise the APIStatusError subclass for a finished non-2xx
+ * response (its body is redacted and read in the core first). */
+PyObject *kimi_raise_status(struct module_state *st, struct kimi_transfer *t);
+
+/* errors.c: type, code and request_id of what the server said, set on
+ * exc (a StatusError or StreamError); -1 with an exception on failure. */
+int kimi_set_api_fields(PyObject *exc, const struct kimi_api_error *api);
 
 /* errors.c: response headers as a dict with lower-case names. */
 PyObject *kimi_headers_dict(const struct kimi_transfer *t);

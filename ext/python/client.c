@@ -77,6 +77,15 @@ parse_body(struct module_state *st, const struct kimi_transfer *t,
     }
     PyObject *obj = kimi_convert(st, json, result_class);
     cJSON_Delete(json);
+    if (obj == NULL) {
+        /* A complete reply that cannot be built: typed, and not retried. */
+        err.http_status = t->status;
+        err.rejected = 1;
+        kimi_error_set(&err, KIMI_EPROTO,
+                       "response: the %zu-byte reply cannot be built",
+                       t->body.len);
+        return kimi_raise_from_current(st, &err, 0);
+    }
     return obj;
 }
 

@@ -12,6 +12,9 @@
 /* Integers are exact in a double up to 2**53. */
 #define KIMI_MAX_EXACT_INT 9007199254740992.0
 
+static PyObject *convert(struct module_state *st, const cJSON *node,
+                         PyObject *cls, int depth);
+
 static size_t
 key_hash(const char *s, size_t len)
 {
@@ -132,7 +135,8 @@ make_instance(struct module_state *st, PyObject *cls)
  * filled in place (replacing __dict__ would bypass the inline attribute
  * values of Python 3.13+). */
 static PyObject *
-convert_object(struct module_state *st, const cJSON *node, PyObject *cls)
+convert_object(struct module_state *st, const cJSON *node, PyObject *cls,
+               int depth)
 {
     PyObject *dict = NULL;      /* the dict to fill (new reference) */
     PyObject *nested = NULL;    /* new reference */
@@ -168,7 +172,7 @@ convert_object(struct module_state *st, const cJSON *node, PyObject *cls)
             Py_DECREF(key);
             goto error;
         }
-        PyObject *value = kimi_convert(st, child, child_cls);
+        PyObject *value = convert(st, child, child_cls, depth + 1);
         Py_XDECREF(child_cls);
         if (value == NULL) {
             Py_DECREF(key);
@@ -192,7 +196,8 @@ error:
 }
 
 static PyObject *
-convert_array(struct module_state *st, const cJSON *node, PyObject *cls)
+convert_array(struct module_state *st, const cJSON *node, PyObject *cls,
+              int depth)
 {
     Py_ssize_t n = (Py_ssize_t)cJSON_GetArraySize(node);
     PyObject *list = PyList_New(n);
@@ -202,7 +207,7 @@ convert_array(struct module_state *st, const cJSON *node, PyObject *cls)
     Py_ssize_t i = 0;
     for (const cJSON *child = node->child; child != NULL && i < n;
          child = child->next, i++) {
-        PyObject *value = kimi_convert(st, child, cls);
+        PyObject *value = convert(st, child, cls, depth + 1);
         if (value == NULL) {
             Py_DECREF(list);
             return NULL;
@@ -212,28 +217,28 @@ convert_array(struct module_state *st, const cJSON *node, PyObject *cls)
     return list;
 }
 
-PyObject *
-kimi_convert(struct module_state *st, const cJSON *node, PyObject *cls)
+/* The depth is counted here rather than by Py_EnterRecursiveCall: the
+ * interpreter's own limit would turn a deep reply into RecursionError, and
+ * objects deeper than KIMI_MAX_DEPTH could not be printed, compared or
+ * pickled by Python code afterwards anyway. */
+static PyObject *
+convert(struct module_state *st, const cJSON *node, PyObject *cls, int depth)
 {
+    if (depth > KIMI_MAX_DEPTH
+        && (cJSON_IsObject(node) || cJSON_IsArray(node))) {
+        PyErr_Format(PyExc_ValueError,
+                     "JSON nested deeper than %d levels", KIMI_MAX_DEPTH);
+        return NULL;
+    }
     switch (node->type & 0xFF) {
     case cJSON_String: {
         const char *s = node->valuestring ? node->valuestring : "";
         return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
     }
     case cJSON_Object:
-        if (Py_EnterRecursiveCall(" while converting a JSON object")) {
-            return NULL;
-        }
-        PyObject *obj = convert_object(st, node, cls);
-        Py_LeaveRecursiveCall();
-        return obj;
+        return convert_object(st, node, cls, depth);
     case cJSON_Array:
-        if (Py_EnterRecursiveCall(" while converting a JSON array")) {
-            return NULL;
-        }
-        PyObject *list = convert_array(st, node, cls);
-        Py_LeaveRecursiveCall();
-        return list;
+        return convert_array(st, node, cls, depth);
     case cJSON_Number:
         return convert_number(node);
     case cJSON_True:
@@ -243,4 +248,27 @@ kimi_convert(struct module_state *st, const cJSON *node, PyObject *cls)
     default:
         Py_RETURN_NONE;
     }
+}
+
+PyObject *
+kimi_convert(struct module_state *st, const cJSON *node, PyObject *cls)
+{
+    return convert(st, node, cls, 1);
+}
+
+PyObject *
+kimi_convert_or_text(struct module_state *st, const cJSON *node)
+{
+    PyObject *value = kimi_convert(st, node, (PyObject *)&PyDict_Type);
+    if (value != NULL || !PyErr_ExceptionMatches(PyExc_ValueError)) {
+        return value;
+    }
+    PyErr_Clear();
+    char *text = cJSON_PrintUnformatted(node);
+    if (text == NULL) {
+        return PyErr_NoMemory();
+    }
+    value = PyUnicode_DecodeUTF8(text, (Py_ssize_t)strlen(text), "replace");
+    cJSON_free(text);
+    return value;
 }

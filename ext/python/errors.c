@@ -1,14 +1,18 @@
 /* errors.c - core failures and HTTP error responses as kimi exceptions.
  *
  * The classes come from kimi/_exceptions.py (looked up at module exec), so
- * C and Python raise the same types.  The core never puts request headers
- * (the API key) in a message; text a server echoes back is redacted by the
- * callers (stream.c for stream errors, kimi/_client.py for statuses).
+ * C and Python raise the same types, built here with all their fields.
+ * The core never puts request headers (the API key) in a message, and
+ * redacts what a server echoes back before anything reads it.
  */
 #include "binding.h"
 
 #include <ctype.h>
 #include <string.h>
+#include <time.h>
+
+#include "json.h"
+#include "retry.h"
 
 /* The most specific class for a core failure. */
 static PyObject *
@@ -111,6 +115,35 @@ kimi_raise(struct module_state *st, const struct kimi_error *err,
 }
 
 PyObject *
+kimi_raise_from_current(struct module_state *st, const struct kimi_error *err,
+                        int in_stream)
+{
+    PyObject *type = NULL;
+    PyObject *cause = NULL;
+    PyObject *traceback = NULL;
+
+    PyErr_Fetch(&type, &cause, &traceback);
+    PyErr_NormalizeException(&type, &cause, &traceback);
+    if (cause != NULL && traceback != NULL) {
+        PyException_SetTraceback(cause, traceback);
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(traceback);
+    PyObject *exc = kimi_exception_new(st, err, in_stream, NULL);
+    if (exc == NULL) {
+        Py_XDECREF(cause);
+        return NULL;
+    }
+    if (cause != NULL) {
+        PyException_SetContext(exc, Py_NewRef(cause));
+        PyException_SetCause(exc, cause);   /* steals cause */
+    }
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    Py_DECREF(exc);
+    return NULL;
+}
+
+PyObject *
 kimi_headers_dict(const struct kimi_transfer *t)
 {
     size_t pos = 0;
@@ -150,31 +183,137 @@ kimi_headers_dict(const struct kimi_transfer *t)
     return dict;
 }
 
-PyObject *
-kimi_raise_status(struct module_state *st, const struct kimi_transfer *t)
+/* The most specific class for an HTTP status (borrowed). */
+static PyObject *
+status_class(struct module_state *st, long status)
 {
-    PyObject *body = NULL;
-    PyObject *headers = NULL;
+    switch (status) {
+    case 400:
+        return st->BadRequestError;
+    case 401:
+        return st->AuthenticationError;
+    case 403:
+        return st->PermissionDeniedError;
+    case 404:
+        return st->NotFoundError;
+    case 429:
+        return st->RateLimitError;
+    default:
+        return status >= 500 ? st->InternalServerError : st->APIStatusError;
+    }
+}
+
+/* A str of a NUL-terminated field, or None when it is empty. */
+static PyObject *
+field_or_none(const char *text)
+{
+    if (text[0] == '\0') {
+        Py_RETURN_NONE;
+    }
+    return PyUnicode_DecodeUTF8(text, (Py_ssize_t)strlen(text), "replace");
+}
+
+int
+kimi_set_api_fields(PyObject *exc, const struct kimi_api_error *api)
+{
+    PyObject *type = field_or_none(api->type);
+    PyObject *code = api->code_is_number
+                         ? PyLong_FromLongLong(api->code_number)
+                         : field_or_none(api->code);
+    PyObject *request_id = field_or_none(api->request_id);
+    int rc = -1;
+    if (type != NULL && code != NULL && request_id != NULL
+        && PyObject_SetAttrString(exc, "type", type) == 0
+        && PyObject_SetAttrString(exc, "code", code) == 0
+        && PyObject_SetAttrString(exc, "request_id", request_id) == 0) {
+        rc = 0;
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(code);
+    Py_XDECREF(request_id);
+    return rc;
+}
+
+/* The body as exc.body: JSON as plain dicts and lists (or its text when
+ * too deep for that), other text as str, nothing as None. */
+static PyObject *
+error_body(struct module_state *st, const struct kimi_transfer *t)
+{
+    cJSON *json = NULL;
+    struct kimi_error ignored;
+
+    if (t->body.len == 0) {
+        Py_RETURN_NONE;
+    }
+    if (kimi_json_parse(t->body.data, t->body.len, &json, &ignored)
+        == KIMI_OK) {
+        PyObject *body = kimi_convert_or_text(st, json);
+        cJSON_Delete(json);
+        return body;
+    }
+    return PyUnicode_DecodeUTF8(t->body.data, (Py_ssize_t)t->body.len,
+                                "replace");
+}
+
+/* Seconds the server asked to wait, or None. */
+static PyObject *
+retry_after(const struct kimi_transfer *t, const struct kimi_api_error *api)
+{
+    double wait = kimi_retry_after(t->response_headers.data,
+                                   t->response_headers.len, api->message,
+                                   time(NULL));
+    if (wait < 0) {
+        Py_RETURN_NONE;
+    }
+    return PyFloat_FromDouble(wait);
+}
+
+/* "HTTP 429 rate_limit_reached_error: <message> (request id <id>)" */
+static PyObject *
+status_message(long status, const struct kimi_api_error *api)
+{
+    char detail[KIMI_ERROR_MESSAGE_MAX];
+    kimi_apierror_describe(api, detail, sizeof(detail));
+    const char *sep = api->type[0] != '\0' || api->code[0] != '\0' ? " "
+                                                                   : ": ";
+    return PyUnicode_FromFormat("HTTP %ld%s%s", status, sep, detail);
+}
+
+PyObject *
+kimi_raise_status(struct module_state *st, struct kimi_transfer *t)
+{
+    struct kimi_api_error api;
+    PyObject *message = NULL;
+    PyObject *args = NULL;
+    PyObject *kwargs = NULL;
     PyObject *exc = NULL;
 
-    body = PyBytes_FromStringAndSize(t->body.data ? t->body.data : "",
-                                     (Py_ssize_t)t->body.len);
-    if (body == NULL) {
+    kimi_transfer_read_error(t, &api);
+    message = status_message(t->status, &api);
+    args = message != NULL ? PyTuple_Pack(1, message) : NULL;
+    kwargs = args != NULL
+                 ? Py_BuildValue("{s:l,s:N,s:N}", "status_code", t->status,
+                                 "body", error_body(st, t), "headers",
+                                 kimi_headers_dict(t))
+                 : NULL;
+    if (kwargs == NULL) {
         goto error;
     }
-    headers = kimi_headers_dict(t);
-    if (headers == NULL) {
+    PyObject *wait = retry_after(t, &api);    /* new reference */
+    if (wait == NULL || PyDict_SetItemString(kwargs, "retry_after", wait)) {
+        Py_XDECREF(wait);
         goto error;
     }
-    exc = PyObject_CallFunction(st->status_error, "lOO", t->status, body,
-                                headers);
-    if (exc == NULL) {
+    Py_DECREF(wait);
+    exc = PyObject_Call(status_class(st, t->status), args, kwargs);
+    if (exc == NULL || kimi_set_api_fields(exc, &api) < 0) {
         goto error;
     }
     PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
 error:
-    Py_XDECREF(body);
-    Py_XDECREF(headers);
+    Py_XDECREF(message);
+    Py_XDECREF(args);
+    Py_XDECREF(kwargs);
     Py_XDECREF(exc);
     return NULL;
 }

@@ -48,7 +48,16 @@ core_exec(PyObject *module)
         || get_attr(exceptions, "APIResponseValidationError",
                     &st->APIResponseValidationError) < 0
         || get_attr(exceptions, "StreamError", &st->StreamError) < 0
-        || get_attr(exceptions, "_status_error", &st->status_error) < 0
+        || get_attr(exceptions, "APIStatusError", &st->APIStatusError) < 0
+        || get_attr(exceptions, "BadRequestError", &st->BadRequestError) < 0
+        || get_attr(exceptions, "AuthenticationError",
+                    &st->AuthenticationError) < 0
+        || get_attr(exceptions, "PermissionDeniedError",
+                    &st->PermissionDeniedError) < 0
+        || get_attr(exceptions, "NotFoundError", &st->NotFoundError) < 0
+        || get_attr(exceptions, "RateLimitError", &st->RateLimitError) < 0
+        || get_attr(exceptions, "InternalServerError",
+                    &st->InternalServerError) < 0
         || get_attr(models, "KimiObject", &st->object_class) < 0) {
         goto done;
     }
@@ -101,7 +110,13 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->CertificateError);
     Py_VISIT(st->APIResponseValidationError);
     Py_VISIT(st->StreamError);
-    Py_VISIT(st->status_error);
+    Py_VISIT(st->APIStatusError);
+    Py_VISIT(st->BadRequestError);
+    Py_VISIT(st->AuthenticationError);
+    Py_VISIT(st->PermissionDeniedError);
+    Py_VISIT(st->NotFoundError);
+    Py_VISIT(st->RateLimitError);
+    Py_VISIT(st->InternalServerError);
     Py_VISIT(st->object_class);
     for (size_t i = 0; i < KIMI_NESTED_CACHE_SIZE; i++) {
         Py_VISIT(st->nested[i].cls);
@@ -121,7 +136,13 @@ core_clear(PyObject *module)
     Py_CLEAR(st->CertificateError);
     Py_CLEAR(st->APIResponseValidationError);
     Py_CLEAR(st->StreamError);
-    Py_CLEAR(st->status_error);
+    Py_CLEAR(st->APIStatusError);
+    Py_CLEAR(st->BadRequestError);
+    Py_CLEAR(st->AuthenticationError);
+    Py_CLEAR(st->PermissionDeniedError);
+    Py_CLEAR(st->NotFoundError);
+    Py_CLEAR(st->RateLimitError);
+    Py_CLEAR(st->InternalServerError);
     Py_CLEAR(st->object_class);
     Py_CLEAR(st->str_nested);
     Py_CLEAR(st->empty_tuple);

@@ -25,7 +25,6 @@ struct stream {
     PyObject *completion_class;
     PyObject *headers;              /* dict, built when the stream opens */
     PyObject *failure;              /* the exception that ended it, if any */
-    PyObject *secret;               /* str redacted from its errors, or None */
     long status;
     int text_mode;
     int completed;                  /* data: [DONE] arrived */
@@ -59,7 +58,6 @@ kimi_stream_open(struct module_state *st, struct client *client,
     self->client = (struct client *)Py_NewRef(client);
     self->chunk_class = Py_NewRef(request->chunk_class);
     self->completion_class = Py_NewRef(request->result_class);
-    self->secret = Py_NewRef(request->secret);
     /* Tracked only once fully open: while the GIL is released below, no
      * other thread may reach (and close) a half-built stream through gc. */
 
@@ -88,8 +86,7 @@ server_error_body(struct module_state *st, struct stream *self)
         return NULL;
     }
     const cJSON *inner = cJSON_GetObjectItemCaseSensitive(node, "error");
-    return kimi_convert(st, inner != NULL ? inner : node,
-                        (PyObject *)&PyDict_Type);
+    return kimi_convert_or_text(st, inner != NULL ? inner : node);
 }
 
 /* Keep the exception being raised as the one that ended the stream. */
@@ -119,19 +116,34 @@ raise_stream_error(struct stream *self, const struct kimi_error *err)
         exc = kimi_exception_new(st, err, 1, body);
         Py_XDECREF(body);
     }
-    if (exc != NULL && self->secret != Py_None) {
-        /* A server may echo the API key in an error event. */
-        PyObject *done = PyObject_CallMethod(exc, "_redact", "O",
-                                             self->secret);
-        if (done == NULL) {
-            Py_CLEAR(exc);
-        }
-        Py_XDECREF(done);
+    /* What the server said (already redacted by the core), request id
+     * included, whichever shape its error had. */
+    if (exc != NULL && self->transfer.has_api_error
+        && kimi_set_api_fields(exc, &self->transfer.api_error) < 0) {
+        Py_CLEAR(exc);
     }
     if (exc != NULL) {
         PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
         Py_DECREF(exc);
     }
+    remember_failure(self);
+    return NULL;
+}
+
+/* A chunk that cannot be converted ends the stream (final() must not
+ * keep what the iterator could not give): StreamError, caused by the
+ * conversion's error. */
+static PyObject *
+fail_conversion(struct stream *self)
+{
+    struct module_state *st = kimi_state_of_type(Py_TYPE(self));
+    struct kimi_error err = {0};
+
+    stream_release(self);
+    err.http_status = self->status;
+    kimi_error_set(&err, KIMI_EPROTO,
+                   "stream: a chunk cannot be converted to Python objects");
+    kimi_raise_from_current(st, &err, 1);
     remember_failure(self);
     return NULL;
 }
@@ -177,6 +189,10 @@ stream_read(struct stream *self, enum read_mode mode)
         PyObject *value = NULL;
         if (mode == READ_CHUNKS) {
             value = kimi_convert(st, event, self->chunk_class);
+            if (value == NULL) {
+                cJSON_Delete(event);
+                return fail_conversion(self);
+            }
         }
         else if (mode == READ_TEXT) {
             const char *text = kimi_chunk_content(event);
@@ -315,7 +331,6 @@ stream_traverse(struct stream *self, visitproc visit, void *arg)
     Py_VISIT(self->completion_class);
     Py_VISIT(self->headers);
     Py_VISIT(self->failure);
-    Py_VISIT(self->secret);
     return 0;
 }
 
@@ -327,7 +342,6 @@ stream_clear(struct stream *self)
     Py_CLEAR(self->completion_class);
     Py_CLEAR(self->headers);
     Py_CLEAR(self->failure);
-    Py_CLEAR(self->secret);
     Py_CLEAR(self->client);
     return 0;
 }
