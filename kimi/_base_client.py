@@ -370,42 +370,23 @@ def tls_options(verify: Any, cert: Any) -> dict[str, Any]:
 
 # -- retries -----------------------------------------------------------------
 
-_RETRY_STATUSES = frozenset({408, 409, 429})
-_MAX_RETRY_WAIT = 60.0
-_MAX_BACKOFF = 8.0
-_BILLING = frozenset({"exceeded_current_quota_error", "used_up", "insufficient_quota"})
-
 
 def retry_delay(exc: Exception, attempt: int, max_retries: int) -> float | None:
-    """Seconds to wait before the next attempt, or None to raise `exc` now."""
-    from ._exceptions import APIConnectionError, APIStatusError, CertificateError
+    """Seconds to wait before the next attempt, or None to raise `exc` now.  The
+    decision is the core's (ext/core/retry.c), one rule for every client."""
+    from ._exceptions import APIConnectionError, APIResponseValidationError, APIStatusError, CertificateError
 
-    if attempt >= max_retries:
+    if isinstance(exc, APIStatusError):
+        outcome = _core.OUTCOME_STATUS
+        facts = (exc.status_code, exc.type, exc.code, exc.retry_after)
+    elif isinstance(exc, CertificateError):
+        outcome, facts = _core.OUTCOME_CERTIFICATE, (0, None, None, None)
+    elif isinstance(exc, APIResponseValidationError):
+        outcome, facts = _core.OUTCOME_REJECTED, (0, None, None, None)
+    elif isinstance(exc, APIConnectionError):
+        outcome, facts = _core.OUTCOME_NO_RESPONSE, (0, None, None, None)
+    else:
         return None
-    if isinstance(exc, APIConnectionError):
-        # No complete response came, so nothing was produced twice; but a certificate
-        # will not change, and the total timeout is the caller's whole budget.
-        if isinstance(exc, CertificateError) or getattr(exc, "limit", None) == "total":
-            return None
-        return _backoff(attempt)
-    if not isinstance(exc, APIStatusError):
-        return None
-    status = exc.status_code
-    if not (status in _RETRY_STATUSES or 500 <= status < 600):
-        return None
-    if exc.type in _BILLING or exc.code in _BILLING:
-        return None
-    wait = exc.retry_after
-    if wait is not None and wait > _MAX_RETRY_WAIT:
-        return None  # longer than the client will sleep: the caller decides
-    if wait is not None and wait > 0:
-        return wait
-    return _backoff(attempt)
-
-
-def _backoff(attempt: int) -> float:
-    """0.5 s doubling per attempt, capped at 8 s, less up to 25% jitter."""
     import random
 
-    delay = min(0.5 * 2**attempt, _MAX_BACKOFF)
-    return delay * (1 - 0.25 * random.random())
+    return _core.retry_delay(outcome, *facts, attempt, max_retries, random.random())

@@ -61,3 +61,20 @@ class Stream:
     def close(self) -> None: ...
     def __enter__(self) -> "Stream": ...
     def __exit__(self, *exc: object) -> None: ...
+
+OUTCOME_NO_RESPONSE: int
+OUTCOME_CERTIFICATE: int
+OUTCOME_REJECTED: int
+OUTCOME_STATUS: int
+
+def retry_delay(
+    outcome: int,
+    status: int,
+    type: str | None,
+    code: str | int | None,
+    retry_after: float | None,
+    attempt: int,
+    max_retries: int,
+    jitter: float,
+) -> float | None:
+    """Seconds to wait before the next attempt, or None to stop (the core's rule)."""

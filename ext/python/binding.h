@@ -178,4 +178,9 @@ PyObject *kimi_stream_open(struct module_state *st, struct client *client,
 /* client.c */
 extern PyType_Spec kimi_client_spec;
 
+/* retry.c: retry_delay(outcome, status, type, code, retry_after, attempt,
+ * max_retries, jitter) -> seconds to wait, or None to stop. */
+PyObject *kpy_retry_delay(PyObject *module, PyObject *args,
+                          PyObject *kwargs);
+
 #endif

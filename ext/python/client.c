@@ -7,6 +7,8 @@
  */
 #include "binding.h"
 
+#include "json.h"
+
 
 static PyObject *
 client_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
@@ -54,25 +56,23 @@ static PyObject *
 parse_body(struct module_state *st, const struct kimi_transfer *t,
            PyObject *result_class)
 {
-    const char *end = NULL;
     struct kimi_error err = {0};
 
     if (result_class == Py_None) {
         return PyBytes_FromStringAndSize(t->body.data ? t->body.data : "",
                                          (Py_ssize_t)t->body.len);
     }
-    cJSON *json = cJSON_ParseWithLengthOpts(t->body.data ? t->body.data : "",
-                                            t->body.len, &end, 0);
-    if (json == NULL) {
-        size_t at = end != NULL && t->body.data != NULL
-                        ? (size_t)(end - t->body.data)
-                        : 0;
+    cJSON *json = NULL;
+    if (kimi_json_parse(t->body.data, t->body.len, &json, &err) != KIMI_OK) {
+        /* A complete reply the client cannot read: typed, not retried. */
+        char why[KIMI_ERROR_MESSAGE_MAX];
+        memcpy(why, err.message, sizeof(why));
         err.http_status = t->status;
-        err.offset = at;
         err.rejected = 1;
-        kimi_error_set(&err, KIMI_EPROTO,
-                       "response: invalid JSON at byte %zu of %zu", at,
-                       t->body.len);
+        kimi_error_set(&err, err.status == KIMI_ENOMEM ? KIMI_ENOMEM
+                                                       : KIMI_EPROTO,
+                       "response: the %zu-byte body is not usable: %.400s",
+                       t->body.len, why);
         return kimi_raise(st, &err, 0, NULL);
     }
     PyObject *obj = kimi_convert(st, json, result_class);

@@ -6,6 +6,8 @@
 
 #include <curl/curl.h>
 
+#include "retry.h"
+
 /* The binding's types are not subclassable, so a type's own module is
  * the right one (PyType_GetModuleState exists since 3.9). */
 struct module_state *
@@ -88,7 +90,15 @@ core_exec(PyObject *module)
         || PyModule_AddIntConstant(module, "MAX_EVENT_DEFAULT",
                                    (long)KIMI_MAX_EVENT_DEFAULT) < 0
         || PyModule_AddIntConstant(module, "MAX_BODY_DEFAULT",
-                                   (long)KIMI_MAX_BODY_DEFAULT) < 0) {
+                                   (long)KIMI_MAX_BODY_DEFAULT) < 0
+        || PyModule_AddIntConstant(module, "OUTCOME_NO_RESPONSE",
+                                   KIMI_OUTCOME_NO_RESPONSE) < 0
+        || PyModule_AddIntConstant(module, "OUTCOME_CERTIFICATE",
+                                   KIMI_OUTCOME_CERTIFICATE) < 0
+        || PyModule_AddIntConstant(module, "OUTCOME_REJECTED",
+                                   KIMI_OUTCOME_REJECTED) < 0
+        || PyModule_AddIntConstant(module, "OUTCOME_STATUS",
+                                   KIMI_OUTCOME_STATUS) < 0) {
         goto done;
     }
     rc = 0;
@@ -156,6 +166,15 @@ core_free(void *module)
     core_clear((PyObject *)module);
 }
 
+static PyMethodDef core_functions[] = {
+    {"retry_delay", (PyCFunction)(void (*)(void))kpy_retry_delay,
+     METH_VARARGS | METH_KEYWORDS,
+     PyDoc_STR("retry_delay(outcome, status, type, code, retry_after, "
+               "attempt, max_retries, jitter)\n"
+               "Seconds to wait before the next attempt, or None to stop.")},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyModuleDef_Slot core_slots[] = {
     {Py_mod_exec, core_exec},
     {0, NULL},
@@ -166,6 +185,7 @@ static struct PyModuleDef kimi_core_module = {
     .m_name = "kimi._core",
     .m_doc = "The C core of kimi: HTTP over libcurl, SSE, JSON over cJSON.",
     .m_size = sizeof(struct module_state),
+    .m_methods = core_functions,
     .m_slots = core_slots,
     .m_traverse = core_traverse,
     .m_clear = core_clear,
