@@ -11,7 +11,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := libcurl4-openssl-dev libcjson-dev pkg-config gcc make \
-	python3-dev python3-venv
+	python3-dev python3-venv openssl
 CC ?= cc
 CFLAGS_TEST := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 \
 	-fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -27,7 +27,8 @@ BUILT := $(VENV)/.built
 all: build
 
 # What the build needs from the system: a C compiler, pkg-config, libcurl,
-# cJSON and the Python headers.
+# cJSON and the Python headers; the TLS tests make certificates with the
+# openssl command.
 PYTHON_H := $(shell $(PYTHON) -c "import os, sysconfig; \
 	print(os.path.join(sysconfig.get_paths()['include'], 'Python.h'))")
 
@@ -35,6 +36,7 @@ deps:
 	@if ! command -v pkg-config >/dev/null 2>&1 \
 	    || ! pkg-config --exists libcurl libcjson \
 	    || ! command -v $(CC) >/dev/null 2>&1 \
+	    || ! command -v openssl >/dev/null 2>&1 \
 	    || [ ! -f "$(PYTHON_H)" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing $(APT_PACKAGES)"; \

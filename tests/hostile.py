@@ -2,12 +2,14 @@
 end, servers that read slowly, oversized or repeated headers, hand-made gzip.
 
 Each connection goes to `handler(conn)` in a thread of its own; the handler reads the
-request with `read_request` and writes whatever bytes it likes.  Only 127.0.0.1 is used.
+request with `read_request` and writes whatever bytes it likes.  With an SSL context the
+server speaks TLS.  Only 127.0.0.1 is used.
 """
 
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from typing import Callable
 
@@ -44,8 +46,9 @@ def chunk(data: bytes) -> bytes:
 class RawServer:
     """``with RawServer(handler) as srv: ... srv.base_url ...``"""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, tls: ssl.SSLContext | None = None) -> None:
         self._handler = handler
+        self._tls = tls
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.1)
         self._stop = threading.Event()
@@ -56,7 +59,8 @@ class RawServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._listener.getsockname()[1]}/v1"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._listener.getsockname()[1]}/v1"
 
     @property
     def stopping(self) -> threading.Event:
@@ -76,8 +80,12 @@ class RawServer:
 
     def _serve(self, conn: socket.socket) -> None:
         try:
+            if self._tls is not None:
+                conn.settimeout(5)
+                conn = self._tls.wrap_socket(conn, server_side=True)
+                conn.settimeout(None)
             self._handler(conn)
-        except OSError:
+        except OSError:  # ssl.SSLError included: a client that refused us
             pass
         finally:
             conn.close()
