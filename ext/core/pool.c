@@ -87,10 +87,41 @@ lane_free(struct kimi_lane *lane)
     if (lane->multi != NULL) {
         curl_multi_cleanup(lane->multi);
     }
-    if (lane->easy != NULL) {
-        curl_easy_cleanup(lane->easy);
+    for (size_t i = 0; i < lane->n_easy; i++) {
+        curl_easy_cleanup(lane->extra[i]);
     }
+    kimi_free(lane->extra);
     kimi_free(lane);
+}
+
+enum kimi_status
+kimi_lane_easy(struct kimi_lane *lane, size_t i, CURL **easy,
+               struct kimi_error *err)
+{
+    if (i >= KIMI_LANE_MAX_EASY) {
+        return kimi_error_set(err, KIMI_EINVAL,
+                              "lane: at most %d transfers at once",
+                              KIMI_LANE_MAX_EASY);
+    }
+    while (lane->n_easy <= i) {
+        if (lane->n_easy == lane->cap_easy) {
+            size_t cap = lane->cap_easy == 0 ? 4 : lane->cap_easy * 2;
+            CURL **grown = kimi_realloc(lane->extra, cap * sizeof(*grown));
+            if (grown == NULL) {
+                return kimi_error_set(err, KIMI_ENOMEM,
+                                      "lane: out of memory");
+            }
+            lane->extra = grown;
+            lane->cap_easy = cap;
+        }
+        CURL *made = curl_easy_init();
+        if (made == NULL) {
+            return kimi_error_set(err, KIMI_ENOMEM, "lane: libcurl init");
+        }
+        lane->extra[lane->n_easy++] = made;
+    }
+    *easy = lane->extra[i];
+    return KIMI_OK;
 }
 
 static enum kimi_status
@@ -102,8 +133,8 @@ lane_new(struct kimi_lane **out, struct kimi_error *err)
     }
     lane->pid = getpid();
     lane->multi = curl_multi_init();
-    lane->easy = curl_easy_init();
-    if (lane->multi == NULL || lane->easy == NULL) {
+    if (lane->multi == NULL
+        || kimi_lane_easy(lane, 0, &lane->easy, err) != KIMI_OK) {
         lane_free(lane);
         return kimi_error_set(err, KIMI_ENOMEM, "new lane: libcurl init");
     }

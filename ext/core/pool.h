@@ -1,9 +1,11 @@
 /* pool.h - a client's pool of transfer lanes.
  *
- * A lane is one libcurl multi handle with one easy handle; its multi handle
- * keeps the lane's own connection cache, so keep-alive connections are
- * reused by later calls on the same lane.  A call checks a lane out for its
- * whole duration, so no libcurl handle is ever used by two threads at once.
+ * A lane is one libcurl multi handle with its easy handles (one for a
+ * single call, more when several transfers share the multi handle); the
+ * multi handle keeps the lane's own connection cache, so keep-alive
+ * connections are reused by later calls on the same lane.  A call checks a
+ * lane out for its whole duration, so no libcurl handle is ever used by two
+ * threads at once.
  * Lanes share DNS and TLS sessions through one share handle with locks.
  *
  * Thread-safety: checkout/checkin may be called from any thread.  After
@@ -20,12 +22,23 @@
 
 #include "error.h"
 
+#define KIMI_LANE_MAX_EASY 1024
+
 struct kimi_lane {
     CURLM *multi;
-    CURL *easy;
+    CURL *easy;                 /* the first easy handle: extra[0] */
+    CURL **extra;               /* every easy handle, made on demand */
+    size_t n_easy;
+    size_t cap_easy;
     pid_t pid;                  /* process that created the lane */
     struct kimi_lane *next;     /* idle list link */
 };
+
+/* The lane's easy handle number i (0 is lane->easy), made on first use:
+ * one per transfer that runs on the lane's multi handle at once. */
+KIMI_MUST_CHECK enum kimi_status kimi_lane_easy(struct kimi_lane *lane,
+                                                size_t i, CURL **easy,
+                                                struct kimi_error *err);
 
 #define KIMI_SHARE_LOCKS 4
 

@@ -1752,6 +1752,81 @@ test_forked_child_uses_its_own_lane_and_parent_lane_survives(void)
     parent_lane = NULL;
 }
 
+/* ---- 17. several transfers on one multi handle ------------------------ */
+
+/* Two streams share one lane's multi handle: each finished transfer is
+ * found through CURLOPT_PRIVATE whichever one drove the multi handle, and
+ * each pauses on its own while its events wait. */
+static void
+test_two_streams_share_one_multi_handle(void)
+{
+    struct call a;
+    struct call b;
+    struct kimi_lane *lane = NULL;
+    CURL *second = NULL;
+    struct kimi_error err = {0};
+
+    srv_begin();
+    for (int i = 0; i < 2; i++) {
+        struct srv_reply *r = srv_reply(SRV_KEEP);
+        srv_text(r, 0, stream_head);
+        srv_chunk_text(r, 0, i == 0 ? "data: {\"n\":1}\n\ndata: {\"n\":2}\n\n"
+                                    : "data: {\"n\":1}\n\n");
+        srv_chunk_text(r, 5, i == 0 ? "data: {\"n\":3}\n\ndata: [DONE]\n\n"
+                                    : "data: {\"n\":2}\n\ndata: [DONE]\n\n");
+        srv_text(r, 0, last_chunk);
+    }
+    call_init(&a, "POST", "/v1/chat/completions", 1);
+    call_init(&b, "POST", "/v1/chat/completions", 1);
+    CHECK(kimi_pool_checkout(&pool, &lane, &err) == KIMI_OK);
+    CHECK(kimi_lane_easy(lane, 1, &second, &err) == KIMI_OK);
+    CHECK(second != NULL && second != lane->easy);
+    CHECK(kimi_transfer_start(&a.t, lane->easy, pool.share, &a.req, &a.err)
+          == KIMI_OK);
+    CHECK(kimi_transfer_start(&b.t, second, pool.share, &b.req, &b.err)
+          == KIMI_OK);
+    CHECK(kimi_transfer_attach(&a.t, lane->multi, &a.err) == KIMI_OK);
+    CHECK(kimi_transfer_attach(&b.t, lane->multi, &b.err) == KIMI_OK);
+
+    /* Take turns: one event of a, then one of b, until both are done. */
+    int got_a = 0;
+    int got_b = 0;
+    int done_a = 0;
+    int done_b = 0;
+    int saw_pause = 0;
+    for (int turn = 0; turn < 20 && !(done_a && done_b); turn++) {
+        struct call *c = turn % 2 == 0 ? &a : &b;
+        int *got = turn % 2 == 0 ? &got_a : &got_b;
+        int *done = turn % 2 == 0 ? &done_a : &done_b;
+        if (*done) {
+            continue;
+        }
+        cJSON *event = NULL;
+        enum kimi_status st = call_event(c, &event);
+        if (st == KIMI_DONE) {
+            *done = 1;
+            continue;
+        }
+        CHECK(st == KIMI_OK);
+        if (st == KIMI_OK) {
+            const cJSON *n = cJSON_GetObjectItemCaseSensitive(event, "n");
+            CHECK(cJSON_IsNumber(n) && n->valueint == *got + 1);
+            (*got)++;
+        }
+        cJSON_Delete(event);
+        saw_pause |= a.t.paused;
+    }
+    CHECK(done_a && done_b);
+    CHECK(got_a == 3 && got_b == 2);
+    /* a's second event waited while b was driven: a paused, and resumed
+     * on its own when it was read. */
+    CHECK(saw_pause);
+    kimi_transfer_free(&a.t);
+    kimi_transfer_free(&b.t);
+    kimi_pool_checkin(&pool, lane);
+    srv_finish();
+}
+
 int
 main(void)
 {
@@ -1787,6 +1862,7 @@ main(void)
     test_lane_reuses_its_connection_and_recovers_after_abandon();
     test_comments_crlf_and_bare_data_work_and_after_done_is_ignored();
     test_free_is_idempotent_and_safe_on_zeroed_structs();
+    test_two_streams_share_one_multi_handle();
     test_forked_child_uses_its_own_lane_and_parent_lane_survives();
 
     kimi_pool_free(&pool);
