@@ -425,3 +425,48 @@ def test_loopback_never_goes_through_a_configured_proxy(client, server, monkeypa
     server.script(Reply.chat("direct"))
     reply = create(client)
     assert reply.choices[0].message.content == "direct"
+
+
+def _stub_classes(path: Path) -> dict[str, dict[str, str]]:
+    """Class name -> {attribute: annotation source} from a .pyi file."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    classes: dict[str, dict[str, str]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            classes[node.name] = {
+                item.target.id: ast.unparse(item.annotation)
+                for item in node.body
+                if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
+            }
+    return classes
+
+
+def test_model_stubs_list_exactly_the_runtime_fields_and_nested_classes():
+    stubs = _stub_classes(REPO / "kimi" / "_models.pyi")
+    runtime = {name: getattr(kimi._models, name) for name in kimi._models.__all__}
+    assert set(stubs) == set(runtime)
+    for name, cls in runtime.items():
+        if cls is kimi.KimiObject:
+            continue
+        fields = {f for f in stubs[name] if not f.startswith("_")}
+        assert fields == set(cls._fields), name
+        for member, nested in cls._nested.items():
+            annotation = stubs[name][member]
+            shown = "dict" if nested is dict else nested.__name__
+            assert shown in annotation, f"{name}.{member}: {annotation} vs {shown}"
+
+
+def test_core_stub_names_exist_in_the_extension_and_back():
+    import ast
+
+    tree = ast.parse((REPO / "kimi" / "_core.pyi").read_text())
+    stubbed = set()
+    for node in tree.body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+            stubbed.add(node.name)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            stubbed.add(node.target.id)
+    public = {n for n in dir(kimi._core) if not n.startswith("_")}
+    assert stubbed == public
