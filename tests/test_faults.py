@@ -479,3 +479,13 @@ def test_fields_named_like_methods_never_hide_them(client, server):
     assert reply.keys == [1]  # not a method of the models: an ordinary field
     with pytest.raises(AttributeError, match="is a method"):
         reply.to_dict = 5
+
+
+@pytest.mark.parametrize("body", [b"", b"   ", b"<html>oops</html>"])
+def test_an_empty_or_non_json_2xx_body_is_a_validation_error_sent_once(make_client, server, body):
+    client = make_client(max_retries=3)
+    server.script(*[Reply.raw([body], content_type="application/json")] * 4)
+    with pytest.raises(kimi.APIResponseValidationError, match="not usable") as info:
+        create(client)
+    assert info.value.status_code == 200
+    assert len(server.requests) == 1

@@ -38,7 +38,7 @@ drive(struct kimi_transfer *t, int poll_ms, kimi_wait_for want,
     if (st != KIMI_OK) {
         return st;
     }
-    int64_t slice_end = kimi_now_ms() + poll_ms;
+    int64_t slice_end = kimi_transfer_clock_ms() + poll_ms;
     for (;;) {
         st = want(t, event, err);
         if (st != KIMI_AGAIN) {
@@ -56,7 +56,7 @@ drive(struct kimi_transfer *t, int poll_ms, kimi_wait_for want,
         if (st != KIMI_AGAIN) {
             return st;
         }
-        int64_t now = kimi_now_ms();
+        int64_t now = kimi_transfer_clock_ms();
         st = kimi_transfer_check_deadlines(t, now, err);
         if (st != KIMI_OK) {
             return st;

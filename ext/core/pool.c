@@ -18,7 +18,7 @@ global_init_once(void)
 }
 
 enum kimi_status
-kimi_http_global_init(struct kimi_error *err)
+kimi_pool_global_init(struct kimi_error *err)
 {
     pthread_once(&global_once, global_init_once);
     if (global_result != CURLE_OK) {
@@ -51,7 +51,7 @@ enum kimi_status
 kimi_pool_init(struct kimi_pool *pool, size_t max_idle,
                struct kimi_error *err)
 {
-    enum kimi_status st = kimi_http_global_init(err);
+    enum kimi_status st = kimi_pool_global_init(err);
     if (st != KIMI_OK) {
         return st;
     }

@@ -54,7 +54,7 @@ struct kimi_pool {
 };
 
 /* curl_global_init, once per process; safe to call repeatedly. */
-KIMI_MUST_CHECK enum kimi_status kimi_http_global_init(struct kimi_error *err);
+KIMI_MUST_CHECK enum kimi_status kimi_pool_global_init(struct kimi_error *err);
 
 KIMI_MUST_CHECK enum kimi_status kimi_pool_init(struct kimi_pool *pool,
                                                 size_t max_idle,

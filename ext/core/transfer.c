@@ -18,7 +18,7 @@
 #include "redact.h"
 
 int64_t
-kimi_now_ms(void)
+kimi_transfer_clock_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -93,7 +93,7 @@ on_header(char *line, size_t size, size_t nitems, void *userdata)
     struct kimi_transfer *t = userdata;
     size_t n = size * nitems;
 
-    t->last_activity_ms = kimi_now_ms();
+    t->last_activity_ms = kimi_transfer_clock_ms();
     if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
         /* A new header block (after 1xx, only the last one counts). */
         kimi_buf_clear(&t->response_headers);
@@ -166,7 +166,7 @@ on_write(char *bytes, size_t size, size_t nmemb, void *userdata)
     struct kimi_transfer *t = userdata;
     size_t n = size * nmemb;
 
-    t->last_activity_ms = kimi_now_ms();
+    t->last_activity_ms = kimi_transfer_clock_ms();
     if (t->failed) {
         return 0;
     }
@@ -204,7 +204,7 @@ on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
     if (ulnow != t->uploaded || dlnow != t->downloaded) {
         t->uploaded = ulnow;
         t->downloaded = dlnow;
-        t->last_activity_ms = kimi_now_ms();
+        t->last_activity_ms = kimi_transfer_clock_ms();
     }
     return 0;
 }
@@ -402,7 +402,7 @@ kimi_transfer_attach(struct kimi_transfer *t, CURLM *multi,
     }
     t->multi = multi;
     t->attached = 1;
-    t->start_ms = kimi_now_ms();
+    t->start_ms = kimi_transfer_clock_ms();
     t->last_activity_ms = t->start_ms;
     t->last_event_ms = t->start_ms;
     return KIMI_OK;
@@ -519,7 +519,7 @@ kimi_transfer_resume(struct kimi_transfer *t)
     }
     t->paused = 0;
     /* The pause was the consumer's, not the server's silence. */
-    t->last_activity_ms = kimi_now_ms();
+    t->last_activity_ms = kimi_transfer_clock_ms();
     curl_easy_pause(t->easy, CURLPAUSE_CONT);
 }
 

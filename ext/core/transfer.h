@@ -196,7 +196,7 @@ void kimi_transfer_read_error(struct kimi_transfer *t,
                               struct kimi_api_error *out);
 
 /* Milliseconds of the monotonic clock (the clock of every deadline). */
-int64_t kimi_now_ms(void);
+int64_t kimi_transfer_clock_ms(void);
 
 /* Take the easy handle out of its multi handle (unless in a forked
  * child) and forget both, so they can serve another transfer; what was

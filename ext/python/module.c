@@ -33,7 +33,7 @@ core_exec(PyObject *module)
     struct kimi_error err = {0};
     int rc = -1;
 
-    if (kimi_http_global_init(&err) != KIMI_OK) {
+    if (kimi_pool_global_init(&err) != KIMI_OK) {
         PyErr_SetString(PyExc_ImportError, err.message);
         return -1;
     }

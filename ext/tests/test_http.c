@@ -1833,7 +1833,7 @@ main(void)
     struct kimi_error err = {0};
 
     signal(SIGPIPE, SIG_IGN);
-    if (kimi_http_global_init(&err) != KIMI_OK) {
+    if (kimi_pool_global_init(&err) != KIMI_OK) {
         fprintf(stderr, "test_http: %s\n", err.message);
         return 2;
     }
