@@ -159,6 +159,10 @@ class BaseClient:
         self.max_body_bytes = check_limit("max_body_bytes", max_body_bytes)
         self.__api_key = key
         self._core_client: Any = None
+        self._bind_resources()
+
+    def _bind_resources(self) -> None:
+        """Attach the client's resources (chat, models, ...): the subclass's part."""
 
     @property
     def api_key(self) -> str:

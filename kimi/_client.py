@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from ._base_client import TimeoutTypes
 
-from ._base_client import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, BaseClient, retry_delay
+from ._base_client import DEFAULT_BASE_URL, BaseClient, retry_delay
 from ._exceptions import APIConnectionError, APIStatusError, APITimeoutError
 from ._resources import Chat, Models, Users
 
@@ -37,32 +37,7 @@ class Kimi(BaseClient):
     ``(cert, key)`` pair) set up TLS.
     """
 
-    def __init__(
-        self,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeout: TimeoutTypes = DEFAULT_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        default_headers: Mapping[str, str | None] | None = None,
-        *,
-        allow_http: bool = False,
-        verify: bool | str = True,
-        cert: str | tuple[str, str] | None = None,
-        max_event_bytes: int | None = None,
-        max_body_bytes: int | None = None,
-    ) -> None:
-        super().__init__(
-            api_key,
-            base_url,
-            timeout,
-            max_retries,
-            default_headers,
-            allow_http=allow_http,
-            verify=verify,
-            cert=cert,
-            max_event_bytes=max_event_bytes,
-            max_body_bytes=max_body_bytes,
-        )
+    def _bind_resources(self) -> None:
         self.chat = Chat(self)
         self.models = Models(self)
         self.users = Users(self)
