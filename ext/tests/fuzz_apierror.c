@@ -13,7 +13,7 @@
 #include "alloc.h"
 #include "apierror.h"
 #include "json.h"
-#include "text.h"
+#include "shared.h"
 
 static void
 require(int condition)
@@ -24,26 +24,12 @@ require(int condition)
 }
 
 static void
-check_field(const char *field, size_t size)
-{
-    const char *nul = memchr(field, '\0', size);
-    require(nul != NULL);
-    size_t n = (size_t)(nul - field);
-    require(kimi_text_utf8_valid(field, n));
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)field[i];
-        require(c >= 0x20 && c != 0x7F);
-        require(!(c == ' ' && (i == 0 || i + 1 == n || field[i + 1] == ' ')));
-    }
-}
-
-static void
 check_error(const struct kimi_api_error *e)
 {
-    check_field(e->type, sizeof(e->type));
-    check_field(e->code, sizeof(e->code));
-    check_field(e->message, sizeof(e->message));
-    check_field(e->request_id, sizeof(e->request_id));
+    require(is_clean_field(e->type, sizeof(e->type)));
+    require(is_clean_field(e->code, sizeof(e->code)));
+    require(is_clean_field(e->message, sizeof(e->message)));
+    require(is_clean_field(e->request_id, sizeof(e->request_id)));
     require(e->message[0] != '\0');
     require(e->is_json == 0 || e->is_json == 1);
     require(e->code_is_number == 0 || e->code_is_number == 1);
@@ -60,9 +46,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cJSON *root = NULL;
 
     if (!hooked) {
-        /* cJSON's allocations take part in failure injection. */
-        cJSON_Hooks hooks = {kimi_malloc, kimi_free};
-        cJSON_InitHooks(&hooks);
+        use_kimi_allocator_for_cjson();
         hooked = 1;
     }
     kimi_apierror_parse(&e, text, size);

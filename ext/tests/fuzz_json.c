@@ -13,6 +13,7 @@
 
 #include "alloc.h"
 #include "json.h"
+#include "shared.h"
 
 static void
 require(int condition)
@@ -71,8 +72,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cJSON *tree = NULL;
 
     if (!hooked) {
-        cJSON_Hooks hooks = {kimi_malloc, kimi_free};
-        cJSON_InitHooks(&hooks);
+        use_kimi_allocator_for_cjson();
         hooked = 1;
     }
     kimi_error_clear(&err);

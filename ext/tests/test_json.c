@@ -12,6 +12,7 @@
 #include "alloc.h"
 #include "check.h"
 #include "json.h"
+#include "shared.h"
 
 /* ---- helpers ---- */
 
@@ -541,13 +542,6 @@ test_long_numbers_follow_the_cjson_in_use(void)
     cJSON_Delete(direct);
     cJSON_Delete(tree);
     check_enomem_in_turn_n(text, n);
-}
-
-static void
-use_kimi_allocator_for_cjson(void)
-{
-    cJSON_Hooks hooks = {kimi_malloc, kimi_free};
-    cJSON_InitHooks(&hooks);
 }
 
 int
