@@ -113,15 +113,44 @@ valgrind: deps
 	    --leak-check=full ./$$b >/dev/null || exit 1; \
 	done; echo "valgrind: clean"
 
-# libFuzzer targets (clang); FUZZ_SECONDS each.
+# libFuzzer targets, each run for FUZZ_SECONDS from the corpus it built in
+# earlier runs (ext/tests/bin/corpus/NAME).  clang and its libFuzzer
+# runtime are installed when missing (as root, through apt-get; Debian
+# ships the runtime as libclang-rt-N-dev for clang N).
 FUZZ_SECONDS ?= 60
+FUZZ_PROBE = printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n)\
+	{ (void)d; (void)n; return 0; }\n' | clang -fsanitize=fuzzer -x c - \
+	-o /dev/null >/dev/null 2>&1
 fuzz: deps
+	@if ! $(FUZZ_PROBE); then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing clang and its libFuzzer runtime"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq clang >/dev/null || exit 1; \
+	    v=$$(clang -dumpversion | cut -d. -f1); \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      libclang-rt-$$v-dev >/dev/null 2>&1 || true; \
+	  fi; \
+	  if ! $(FUZZ_PROBE); then \
+	    echo "make fuzz needs clang with libFuzzer. Run:"; \
+	    echo "    sudo apt-get install clang libclang-rt-14-dev"; \
+	    exit 1; \
+	  fi; \
+	fi
 	@mkdir -p ext/tests/bin
 	@for f in $(wildcard ext/tests/fuzz_*.c); do \
-	  b=ext/tests/bin/$$(basename $$f .c); \
-	  clang -g -O1 -fsanitize=fuzzer,address,undefined -Iext/core $$f \
+	  name=$$(basename $$f .c); b=ext/tests/bin/$$name; \
+	  mkdir -p ext/tests/bin/corpus/$$name; \
+	  clang -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -Iext/core $$f \
 	    $(CORE_SRC) $(CORE_LIBS) -o $$b || exit 1; \
-	  ./$$b -max_total_time=$(FUZZ_SECONDS) -max_len=4096 || exit 1; \
+	  echo "fuzzing $$name for $(FUZZ_SECONDS) s"; \
+	  ./$$b ext/tests/bin/corpus/$$name -max_total_time=$(FUZZ_SECONDS) \
+	    -max_len=4096 -print_final_stats=1 \
+	    -artifact_prefix=ext/tests/bin/$$name- 2>ext/tests/bin/$$name.log \
+	    || { tail -n 60 ext/tests/bin/$$name.log; exit 1; }; \
+	  grep -E "stat::number_of_executed_units|stat::peak_rss_mb" \
+	    ext/tests/bin/$$name.log; \
 	done
 
 clean:

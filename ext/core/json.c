@@ -100,7 +100,9 @@ kimi_json_kind(const cJSON *item)
 
 /* ---- the scanner that explains a failed parse ---- */
 
-/* cJSON copies at most this many bytes of a number for strtod. */
+/* cJSON 1.7.15 as released reads at most this many bytes of a number;
+ * later releases (and distributions that took the fix for CVE-2023-26819)
+ * read a number of any length. */
 #define CJSON_NUMBER_MAX 63
 
 enum scan_verdict {
@@ -257,7 +259,8 @@ is_number_byte(unsigned char c)
 }
 
 /* A number starting at *pos ('-' or a digit), as cJSON reads it: strtod
- * over at most CJSON_NUMBER_MAX bytes of [0-9+-.eE]. */
+ * over the bytes of [0-9+-.eE] that follow (see number_cut_short for the
+ * releases that stop after CJSON_NUMBER_MAX). */
 static int
 scan_number(struct json_scan *sc, size_t *pos)
 {
@@ -267,8 +270,7 @@ scan_number(struct json_scan *sc, size_t *pos)
     size_t i = start;
     size_t digits = 0;
 
-    while (limit < sc->len && limit - start < CJSON_NUMBER_MAX
-           && is_number_byte(s[limit])) {
+    while (limit < sc->len && is_number_byte(s[limit])) {
         limit++;
     }
     if (i < limit && s[i] == '-') {
@@ -504,10 +506,35 @@ accept_tree(cJSON *tree, const char *text, size_t len, const char *end,
     return KIMI_OK;
 }
 
-/* cJSON could not parse text: say why, or parse it again with its lone
- * surrogates rewritten. */
+/* Did a cJSON that reads at most CJSON_NUMBER_MAX bytes of a number fail
+ * at byte at for that reason?  Then at lies after the first byte of a
+ * longer number, within its first CJSON_NUMBER_MAX + 1.  A failed
+ * allocation is reported elsewhere: at the start of a number or string,
+ * at a bracket or comma, or at byte 0. */
+static int
+number_cut_short(const char *text, size_t len, size_t at)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t start = at;
+    size_t end = at;
+
+    if (at >= len || !is_number_byte(s[at])) {
+        return 0;
+    }
+    while (start > 0 && is_number_byte(s[start - 1])) {
+        start--;
+    }
+    while (end < len && is_number_byte(s[end])) {
+        end++;
+    }
+    return at > start && at - start <= CJSON_NUMBER_MAX
+           && end - start > CJSON_NUMBER_MAX;
+}
+
+/* cJSON could not parse text, stopping at byte failed_at: say why, or
+ * parse it again with its lone surrogates rewritten. */
 static enum kimi_status
-explain_failure(const char *text, size_t len, cJSON **out,
+explain_failure(const char *text, size_t len, size_t failed_at, cJSON **out,
                 struct kimi_error *err)
 {
     struct json_scan sc;
@@ -535,6 +562,11 @@ explain_failure(const char *text, size_t len, cJSON **out,
         if (tree != NULL) {
             return accept_tree(tree, text, len, text + end_at, out, err);
         }
+        failed_at = end_at;
+    }
+    if (verdict == SCAN_VALID && number_cut_short(text, len, failed_at)) {
+        verdict = SCAN_INVALID;
+        sc.at = failed_at;
     }
     if (verdict == SCAN_INVALID) {
         return at_byte(err,
@@ -579,5 +611,6 @@ kimi_json_parse(const char *text, size_t len, cJSON **out,
     if (tree != NULL) {
         return accept_tree(tree, text, len, end, out, err);
     }
-    return explain_failure(text, len, out, err);
+    return explain_failure(text, len, end != NULL ? (size_t)(end - text) : 0,
+                           out, err);
 }

@@ -8,8 +8,9 @@
  *
  * Ownership: readers return borrowed pointers into the caller's tree;
  * kimi_json_parse hands out a new tree (cJSON_Delete it).  Thread-safety:
- * the readers are pure; kimi_json_parse uses no global state of its own
- * (cJSON's allocation hooks are process-wide, as always).  Errors: the
+ * the readers are pure; kimi_json_parse keeps no state of its own, but
+ * cJSON's allocation hooks are process-wide and cJSON records its last
+ * error position in a global that nothing here reads.  Errors: the
  * readers cannot fail; kimi_json_parse returns enum kimi_status and fills
  * a caller-owned struct kimi_error.
  */
@@ -54,7 +55,11 @@ const char *kimi_json_kind(const cJSON *item);
  *                err->offset is N.
  *   KIMI_ENOMEM  an allocation failed (in cJSON or here).
  * A \uD800-\uDFFF escape that is not half of a surrogate pair decodes to
- * U+FFFD.  Valid input costs one cJSON parse and the trailing-bytes check;
+ * U+FFFD.  Inside the value cJSON's own leniency stays: any byte up to
+ * 0x20 separates tokens, strings may hold raw control bytes and invalid
+ * UTF-8, numbers such as 01 or -.5 are read, and 1.7.15 as released
+ * refuses numbers longer than 63 bytes (later releases do not).
+ * Valid input costs one cJSON parse and the trailing-bytes check;
  * only a failed parse is looked at again (iteratively, so input nested a
  * million deep is safe). */
 KIMI_MUST_CHECK enum kimi_status kimi_json_parse(const char *text,

@@ -13,27 +13,17 @@
 #include "alloc.h"
 #include "apierror.h"
 #include "check.h"
-#include "text.h"
+#include "shared.h"
 
 /* ---- helpers ---- */
 
 static void
-check_field(const char *field, size_t size)
-{
-    const char *nul = memchr(field, '\0', size);
-    CHECK(nul != NULL);
-    if (nul != NULL) {
-        CHECK(kimi_text_utf8_valid(field, (size_t)(nul - field)));
-    }
-}
-
-static void
 check_invariants(const struct kimi_api_error *e)
 {
-    check_field(e->type, sizeof(e->type));
-    check_field(e->code, sizeof(e->code));
-    check_field(e->message, sizeof(e->message));
-    check_field(e->request_id, sizeof(e->request_id));
+    CHECK(is_clean_field(e->type, sizeof(e->type)));
+    CHECK(is_clean_field(e->code, sizeof(e->code)));
+    CHECK(is_clean_field(e->message, sizeof(e->message)));
+    CHECK(is_clean_field(e->request_id, sizeof(e->request_id)));
     CHECK(e->message[0] != '\0');
 }
 
@@ -126,7 +116,8 @@ test_proxy_and_gateway_shapes(void)
 
     /* Ace Data and proxies */
     check_body("{\"success\":false,\"error\":{\"code\":\"used_up\","
-               "\"message\":\"Your balance is used up\"},\"trace_id\":\"t-1\"}",
+               "\"message\":\"Your balance is used up\"},"
+               "\"trace_id\":\"t-1\"}",
                "", "used_up", "Your balance is used up", "t-1");
     check_body("{\"error\":\"plain string\"}", "", "", "plain string", "");
     /* Cloudflare */
@@ -145,8 +136,9 @@ test_proxy_and_gateway_shapes(void)
     CHECK(e.code_number == 429);
     check_text(e.message, "Rate limit exceeded");
     /* LiteLLM: the code is a string that looks like a number */
-    parse(&e, "{\"error\":{\"message\":\"litellm.RateLimitError: slow down\","
-              "\"type\":\"throttling_error\",\"param\":null,\"code\":\"429\"}}");
+    parse(&e, "{\"error\":{\"message\":\"litellm.RateLimitError: slow "
+              "down\",\"type\":\"throttling_error\",\"param\":null,"
+              "\"code\":\"429\"}}");
     check_text(e.code, "429");
     CHECK(e.code_is_number == 0);
     check_text(e.type, "throttling_error");
@@ -170,28 +162,32 @@ test_proxy_and_gateway_shapes(void)
 static void
 test_codes_of_every_kind(void)
 {
-    struct kimi_api_error e;
-
-    parse(&e, "{\"error\":{\"code\":-32600,\"message\":\"m\"}}");
-    check_text(e.code, "-32600");
-    CHECK(e.code_is_number && e.code_number == -32600);
-    parse(&e, "{\"error\":{\"code\":1.5,\"message\":\"m\"}}");
-    check_text(e.code, "1.5");
-    CHECK(!e.code_is_number && e.code_number == 0);
-    parse(&e, "{\"error\":{\"code\":1e300,\"message\":\"m\"}}");
-    check_text(e.code, "1e+300");
-    CHECK(!e.code_is_number);
-    parse(&e, "{\"error\":{\"code\":9007199254740992,\"message\":\"m\"}}");
-    check_text(e.code, "9007199254740992");
-    CHECK(e.code_is_number && e.code_number == 9007199254740992LL);
-    parse(&e, "{\"error\":{\"code\":null,\"message\":\"m\"}}");
-    check_text(e.code, "");
-    parse(&e, "{\"error\":{\"code\":true,\"message\":\"m\"}}");
-    check_text(e.code, "");
-    parse(&e, "{\"error\":{\"code\":{\"x\":1},\"message\":\"m\"}}");
-    check_text(e.code, "");
-    parse(&e, "{\"error\":{\"code\":\"\",\"message\":\"m\"}}");
-    check_text(e.code, "");
+    static const struct {
+        const char *code_json;
+        const char *code;
+        int is_number;
+        long long number;
+    } cases[] = {
+        {"-32600", "-32600", 1, -32600},
+        {"9007199254740992", "9007199254740992", 1, 9007199254740992LL},
+        {"1.5", "1.5", 0, 0},
+        {"1e300", "1e+300", 0, 0},
+        {"null", "", 0, 0},
+        {"true", "", 0, 0},
+        {"{\"x\":1}", "", 0, 0},
+        {"\"\"", "", 0, 0},
+        {"\" used_up \"", "used_up", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char body[128];
+        struct kimi_api_error e;
+        snprintf(body, sizeof(body), "{\"error\":{\"code\":%s,"
+                 "\"message\":\"m\"}}", cases[i].code_json);
+        parse(&e, body);
+        check_text(e.code, cases[i].code);
+        CHECK(e.code_is_number == cases[i].is_number);
+        CHECK(e.code_number == cases[i].number);
+    }
 }
 
 static void
@@ -448,13 +444,6 @@ test_is_error_is_conservative(void)
     CHECK(!is_error_text("[{\"error\":\"x\"}]"));
     CHECK(!is_error_text("\"error\""));
     CHECK(!kimi_apierror_is_error(NULL));
-}
-
-static void
-use_kimi_allocator_for_cjson(void)
-{
-    cJSON_Hooks hooks = {kimi_malloc, kimi_free};
-    cJSON_InitHooks(&hooks);
 }
 
 int

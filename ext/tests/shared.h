@@ -1,0 +1,66 @@
+/* shared.h - checks the C unit tests and the fuzz targets have in common.
+ *
+ * Each returns a truth value, so a unit test can CHECK it and a fuzz
+ * target can abort on it.  Not a test framework (see check.h).
+ */
+#ifndef KIMI_TESTS_SHARED_H
+#define KIMI_TESTS_SHARED_H
+
+#include <cjson/cJSON.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "redact.h"
+#include "text.h"
+
+/* cJSON's own allocations then take part in failure injection. */
+static inline void
+use_kimi_allocator_for_cjson(void)
+{
+    cJSON_Hooks hooks = {kimi_malloc, kimi_free};
+    cJSON_InitHooks(&hooks);
+}
+
+/* Does text (n bytes) show KIMI_REDACT_MIN bytes in a row that occur in
+ * secret?  Plainly, by trying every pair of positions. */
+static inline int
+shows_secret_run(const char *text, size_t n, const char *secret,
+                 size_t secret_len)
+{
+    for (size_t i = 0; i + KIMI_REDACT_MIN <= n; i++) {
+        for (size_t j = 0; j + KIMI_REDACT_MIN <= secret_len; j++) {
+            if (memcmp(text + i, secret + j, KIMI_REDACT_MIN) == 0) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* A field of struct kimi_api_error as apierror.h promises it: a NUL in
+ * its size bytes, valid UTF-8 before it, no control byte, no space at
+ * either end or next to another. */
+static inline int
+is_clean_field(const char *field, size_t size)
+{
+    const char *nul = memchr(field, '\0', size);
+    if (nul == NULL) {
+        return 0;
+    }
+    size_t n = (size_t)(nul - field);
+    if (!kimi_text_utf8_valid(field, n)) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)field[i];
+        if (c < 0x20 || c == 0x7F) {
+            return 0;
+        }
+        if (c == ' ' && (i == 0 || i + 1 == n || field[i + 1] == ' ')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+#endif
