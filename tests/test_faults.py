@@ -489,3 +489,46 @@ def test_an_empty_or_non_json_2xx_body_is_a_validation_error_sent_once(make_clie
         create(client)
     assert info.value.status_code == 200
     assert len(server.requests) == 1
+
+
+# -- found in review: total on a stream that never pauses, trailers ---------------------
+
+
+def test_the_total_timeout_fires_on_a_stream_that_never_pauses():
+    stop = threading.Event()
+
+    def handler(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n")
+        block = chunk(delta_event(content="tick ") * 200)
+        while not stop.is_set():
+            conn.sendall(block)
+
+    with RawServer(handler) as srv:
+        client = raw_client(srv, timeout=kimi.Timeout(5.0, total=0.5))
+        start = time.monotonic()
+        try:
+            with pytest.raises(kimi.APITimeoutError) as info:
+                for _ in create(client, stream=True):
+                    assert time.monotonic() - start < 5, "total=0.5 s not enforced"
+        finally:
+            stop.set()
+    assert info.value.limit == "total"
+
+
+def test_an_echoed_key_in_a_trailer_is_neither_a_header_nor_shown():
+    def handler(conn: socket.socket) -> None:
+        read_request(conn)
+        body = json.dumps({"error": {"type": "invalid_request_error", "message": "bad"}}).encode()
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n" + chunk(body)
+                     + b"0\r\nx-echo: Bearer " + KEY.encode() + b"\r\nx-request-id: " + KEY.encode()
+                     + b"\r\n\r\n")
+
+    with RawServer(handler) as srv:
+        with pytest.raises(kimi.BadRequestError) as info:
+            create(raw_client(srv))
+    exc = info.value
+    assert KEY[:8] not in str(exc) + repr(exc.headers) + repr(exc.request_id) + repr(exc.body)
+    assert "x-echo" not in exc.headers

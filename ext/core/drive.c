@@ -19,6 +19,7 @@ typedef enum kimi_status (*kimi_wait_for)(struct kimi_transfer *t,
  *
  *   refuse a transfer of another process (fork)
  *   loop:
+ *       the total limit passed: ETIMEOUT
  *       ask want(); not AGAIN: return it
  *       perform; mark finished transfers
  *       ask want(); not AGAIN: return it
@@ -40,6 +41,14 @@ drive(struct kimi_transfer *t, int poll_ms, kimi_wait_for want,
     }
     int64_t slice_end = kimi_transfer_clock_ms() + poll_ms;
     for (;;) {
+        /* Only the total limit here: a waiting event proves the server
+         * is not silent, so read and event limits cannot have passed. */
+        if (t->timeouts.total_ms > 0) {
+            st = kimi_transfer_check_total(t, kimi_transfer_clock_ms(), err);
+            if (st != KIMI_OK) {
+                return st;
+            }
+        }
         st = want(t, event, err);
         if (st != KIMI_AGAIN) {
             return st;

@@ -128,7 +128,11 @@ server_error(struct kimi_transfer *t, const char *raw, size_t len,
 
     kimi_buf_init(&clean, 0);
     if (kimi_redact_buf(&clean, raw, len, t->secret.data, t->secret.len,
-                        &ignored) == KIMI_OK && clean.data != NULL) {
+                        &ignored) != KIMI_OK) {
+        text = "";      /* never show what could not be redacted */
+        len = 0;
+    }
+    else if (clean.data != NULL) {
         text = clean.data;
         len = clean.len;
     }

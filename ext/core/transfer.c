@@ -94,6 +94,9 @@ on_header(char *line, size_t size, size_t nitems, void *userdata)
     size_t n = size * nitems;
 
     t->last_activity_ms = kimi_transfer_clock_ms();
+    if (t->headers_done) {
+        return n;       /* trailers: neither headers nor redacted */
+    }
     if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
         /* A new header block (after 1xx, only the last one counts). */
         kimi_buf_clear(&t->response_headers);
@@ -428,6 +431,12 @@ kimi_transfer_collect(CURLM *multi)
         struct kimi_transfer *t = (struct kimi_transfer *)owner;
         t->finished = 1;
         t->result = msg->data.result;
+        /* libcurl may quote a header the server sent (an echoed key). */
+        char clean[CURL_ERROR_SIZE];
+        kimi_redact_into(clean, sizeof(clean), t->curl_message,
+                         strlen(t->curl_message), t->secret.data,
+                         t->secret.len);
+        memcpy(t->curl_message, clean, sizeof(clean));
     }
 }
 
@@ -490,12 +499,23 @@ timed_out(const struct kimi_transfer *t, const char *limit, long ms,
 }
 
 enum kimi_status
-kimi_transfer_check_deadlines(struct kimi_transfer *t, int64_t now_ms,
-                              struct kimi_error *err)
+kimi_transfer_check_total(const struct kimi_transfer *t, int64_t now_ms,
+                          struct kimi_error *err)
 {
     if (now_ms >= deadline(t->start_ms, t->timeouts.total_ms)) {
         return timed_out(t, "total", t->timeouts.total_ms,
                          "the call was still running", err);
+    }
+    return KIMI_OK;
+}
+
+enum kimi_status
+kimi_transfer_check_deadlines(struct kimi_transfer *t, int64_t now_ms,
+                              struct kimi_error *err)
+{
+    enum kimi_status st = kimi_transfer_check_total(t, now_ms, err);
+    if (st != KIMI_OK) {
+        return st;
     }
     if (now_ms >= deadline(t->last_activity_ms, t->timeouts.read_ms)) {
         return timed_out(t, "read", t->timeouts.read_ms,

@@ -148,6 +148,13 @@ KIMI_MUST_CHECK enum kimi_status
 kimi_transfer_check_deadlines(struct kimi_transfer *t, int64_t now_ms,
                               struct kimi_error *err);
 
+/* KIMI_ETIMEOUT once the total limit has passed at now_ms, else KIMI_OK.
+ * Checked before a queued event is handed out: a server that never
+ * pauses (or a consumer slower than it) always has one waiting. */
+KIMI_MUST_CHECK enum kimi_status
+kimi_transfer_check_total(const struct kimi_transfer *t, int64_t now_ms,
+                          struct kimi_error *err);
+
 /* The earliest time a limit can pass, or INT64_MAX when none applies. */
 int64_t kimi_transfer_next_deadline(const struct kimi_transfer *t);
 
