@@ -3,11 +3,15 @@
     python -m benchmarks                 100,000-chunk streams, 3 rounds (make bench)
     python -m benchmarks --quick         10,000-chunk streams, shorter thread windows
     python -m benchmarks --chunks N      another stream length
+    python -m benchmarks --calls N       non-streaming calls per run (default 2000)
+    python -m benchmarks --baseline REV  compare kimi now with kimi at REV (default 1f14ea6;
+                                         `none`: no comparison)
+    python -m benchmarks --no-callgrind  skip the instruction counts under valgrind
     python -m benchmarks --only import   some scenarios (README.md is then left alone)
 
 Progress goes to stderr; the tables go to stdout. A contender that sees the wrong
-number of chunks or characters stops the run with an error: no table is better than a
-wrong one.
+number of chunks or characters, or a wrong reply, stops the run with an error: no table
+is better than a wrong one.
 """
 
 from __future__ import annotations
@@ -22,12 +26,20 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from . import bench_import, bench_streaming, bench_threads, bench_throughput
+from . import (
+    bench_callgrind, bench_import, bench_requests, bench_streaming, bench_threads,
+    bench_throughput,
+)
+from ._baseline import DEFAULT_REV, Baseline, before, prepare, working_tree
 from ._harness import BenchError, fmt_num, fmt_ratio, table
 
-SCENARIOS = ("streaming", "throughput", "import", "threads")
+SCENARIOS = ("streaming", "throughput", "requests", "import", "threads", "callgrind")
+#: The scenarios a run needs to rewrite README.md ("callgrind" may be left out).
+README_SCENARIOS = ("streaming", "throughput", "requests", "import", "threads")
+#: The scenarios kimi before takes part in.
+BASELINE_SCENARIOS = ("streaming", "throughput", "requests", "callgrind")
 README = Path(__file__).resolve().parent / "README.md"
 
 INTRO = """\
@@ -35,15 +47,18 @@ INTRO = """\
 
 `python -m benchmarks` (or `make bench`, which first installs `openai` into `.venv`) measures
 kimi against [openai-python](https://github.com/openai/openai-python), httpx with a `json.loads`
-loop, a standard-library loop (`http.client` + `json`) and `curl`. This file is rewritten by
-each run; the text above "Results" lives in `benchmarks/__main__.py`.
+loop, a standard-library loop (`http.client` + `json`) and `curl`, and against kimi itself as
+it was at an earlier commit ("kimi before", by default `1f14ea6`, the last release). This file
+is rewritten by each run; the text above "Results" lives in `benchmarks/__main__.py`.
 
 ## How it is measured
 
 - One local server, `python -m kimi.testing --bulk N`, runs in its own process and answers
   every streamed chat request with the same SSE stream: N content chunks in the
-  OpenAI/Moonshot chunk shape, a final chunk with usage, then `data: [DONE]`. Its CPU is
-  never counted.
+  OpenAI/Moonshot chunk shape, a final chunk with usage, then `data: [DONE]`. For
+  non-streaming requests another one, `python -m kimi.testing`, sends its default answer:
+  one JSON chat completion of a few sentences with Content-Length. Servers' CPU is never
+  counted.
 - Each contender runs in its own fresh process. **Client CPU** is `time.process_time()`
   around the request and the whole read loop, after imports and client construction;
   **wall** is `time.perf_counter()` over the same span. Every loop reads
@@ -61,6 +76,32 @@ each run; the text above "Results" lives in `benchmarks/__main__.py`.
   body's bytes over the wall time.
 - Two stream shapes: many small chunks (`tok ` each, like a real token stream) and fewer
   4 KB chunks, where per-chunk costs matter less and bytes per second more.
+- **Requests**: each contender process builds one client and makes one call outside the
+  clock (the connection, lazy imports, first-use caches), then `--calls` non-streaming
+  `chat.completions.create` calls (2,000 by default) on that client, so on one keep-alive
+  connection, inside it; client CPU per request is `process_time()` over the loop divided
+  by the calls. Every reply's `choices[0].message.content` must equal the reference
+  fetch's. The httpx contender posts the same JSON and runs `json.loads` on each body.
+  Rounds rotate and tables give the best round, as for the streams.
+- **kimi before** runs beside kimi now in the streaming, throughput and requests scenarios,
+  in the same rounds of the same run. The benchmark exports the commit `--baseline REV`
+  names with `git archive` (without its `benchmarks/` and `tests/`) into
+  `build/bench-baseline-<commit>/`, builds its extension there with the same interpreter
+  (`setup.py build_ext --inplace`: the same compiler, flags, libcurl and cJSON), and reuses
+  that build in later runs. Its processes run in that tree with it first on `PYTHONPATH`,
+  and every run's `kimi.__file__` is checked to be the tree it was meant to use. kimi now
+  is the working tree as `make` built it; its git revision is in the table below, with
+  `-dirty` when it has uncommitted changes. Outside a git checkout holding the commit (an
+  unpacked sdist, say) kimi before is skipped and the reason printed; `--baseline none`
+  leaves it out.
+- **Callgrind**: the same kimi contender processes (chunk objects and `.text()` on a
+  shorter small-chunk stream, and non-streaming calls) once each under `valgrind
+  --tool=callgrind --dump-before=time_process_time`; the two `time.process_time()` calls
+  around the timed section split callgrind's counts, so the middle part is the
+  instructions of that section alone. These counts hardly depend on the machine's load
+  (repeated runs of one build agree within about 1%), so they tell small differences
+  between kimi now and before apart when CPU times cannot.
+  `--no-callgrind` skips them (about a minute of the run).
 - **Import** is a fresh interpreter per run: the wall time of `python -c "import X"`
   minus that of `python -c "pass"`, and the cumulative time `-X importtime` reports.
 - **Threads**: a pure-Python counting loop in one thread, alternately alone and while a
@@ -74,10 +115,20 @@ each run; the text above "Results" lives in `benchmarks/__main__.py`.
   is the CPU a client spends per chunk, which is what it takes away from the rest of your
   program (and how many streams one core can serve).
 - One machine, one invocation (a few rounds per contender, not a statistical study). Small
-  VMs share their cores with neighbours: expect variation between runs, most of all in the
-  threads scenario and in curl's very short transfers; the load average is recorded below.
-- Only the testing server's bulk stream: identical ASCII `content` deltas. Reasoning, tool
-  calls, non-ASCII text and non-streaming calls are not timed here.
+  VMs share their cores with neighbours, and other work may run on the machine meanwhile
+  (the load averages below, against the core count, show how much): expect variation
+  between runs, most of all in the threads scenario and in curl's very short transfers.
+  Best rounds are the figures least disturbed by that load, but two best rounds some
+  percent apart (kimi now vs before, say) can be noise; the ratio of the medians and the
+  callgrind counts are printed beside them for that reason.
+- Streams are only the testing server's bulk stream: identical ASCII `content` deltas.
+  Reasoning, tool calls and non-ASCII text are not timed here. Requests are only one short
+  answer (about 600 bytes of JSON): no large bodies, no tool calls, no errors or retries.
+- kimi now vs before compares two whole trees: every change between the commits, C and
+  Python, counts together, and the comparison does not say which one made a difference.
+- Instruction counts are not time: cache misses, mispredicted branches and the kernel's
+  share of a system call are not in them, and under valgrind the bytes arrive in other
+  reads than at full speed.
 - CPU time of the whole client process, so background threads a client may start count
   against it; memory is only the peak RSS of each process.
 """
@@ -85,10 +136,16 @@ each run; the text above "Results" lives in `benchmarks/__main__.py`.
 
 @dataclass
 class Config:
+    """What one invocation runs, from the command line."""
+
     chunks: int
     rounds: int
+    calls: int
     thread_seconds: float
     import_runs: int
+    baseline: str | None
+    callgrind_chunks: int
+    callgrind_calls: int
     scenarios: tuple[str, ...]
     write_readme: bool
 
@@ -144,7 +201,7 @@ def machine() -> list[tuple[str, str]]:
         ("CPU", f"{_cpu_model()}, {os.cpu_count()} logical cores"),
         ("load average at start (1/5/15 min)", " / ".join(f"{x:.2f}" for x in load)),
         ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
-        ("kimi", kimi.__version__),
+        ("kimi (now)", f"{kimi.__version__}, working tree at {working_tree()}"),
         ("libcurl (kimi._core.curl_version)", _core.curl_version),
         ("cJSON (kimi._core.cjson_version)", _core.cjson_version),
         ("openai-python", _version("openai")),
@@ -185,6 +242,13 @@ def targets(results: dict[str, Any]) -> list[Target]:
             "client CPU per chunk, kimi vs the stdlib loop", f"{fmt_ratio(r_stdlib)} less",
             "≥ 2× less", r_stdlib >= 2, "≥ 3× less", r_stdlib >= 3,
         ))
+    requests = results.get("requests")
+    if requests is not None:
+        us = requests.cpu_us("kimi")
+        out.append(Target(
+            "client CPU per non-streaming request, kimi (sync)", f"{fmt_num(us)} µs",
+            "–", None, "≤ 40 µs", us <= 40,
+        ))
     imports = results.get("import")
     if imports is not None:
         ratio = imports.ratio()
@@ -219,57 +283,180 @@ def render_targets(items: list[Target]) -> str:
     return table(headers, rows, align="lrrlrl")
 
 
+# ---- kimi now vs before ---------------------------------------------------------------
+
+#: (result key, contender, what) of each CPU comparison, in table order.
+COMPARED = (
+    ("streaming", "kimi", "chunk objects, small chunks: CPU µs/chunk"),
+    ("streaming", "kimi-text", "`.text()`, small chunks: CPU µs/chunk"),
+    ("throughput", "kimi", "chunk objects, 4 KB chunks: CPU µs/chunk"),
+    ("throughput", "kimi-text", "`.text()`, 4 KB chunks: CPU µs/chunk"),
+    ("requests", "kimi", "non-streaming request: CPU µs/request"),
+)
+
+
+def _per_unit(res: Any, name: str, median_round: bool) -> float:
+    """Best (or median) client CPU µs per chunk or per request of contender `name`."""
+    if isinstance(res, bench_requests.RequestResult):
+        return res.median_cpu_us(name) if median_round else res.cpu_us(name)
+    return res.median_cpu_us_per_chunk(name) if median_round else res.cpu_us_per_chunk(name)
+
+
+def _speedup(results: dict[str, Any], key: str, name: str, median_round: bool = False) -> float | None:
+    """Before ÷ now of contender `name` in scenario `key` (above 1: now is cheaper)."""
+    res = results.get(key)
+    if res is None or not res.has(name) or not res.has(before(name)):
+        return None
+    return _per_unit(res, before(name), median_round) / _per_unit(res, name, median_round)
+
+
+def ratio_line(results: dict[str, Any]) -> str:
+    """The one-line summary: chunk, text and request CPU of kimi before ÷ now."""
+    parts = []
+    for what, key, name in (("chunk", "streaming", "kimi"), ("text", "streaming", "kimi-text"),
+                            ("request", "requests", "kimi")):
+        ratio = _speedup(results, key, name)
+        parts.append(f"{what} CPU {fmt_ratio(ratio) if ratio is not None else '–'}")
+    return "kimi now vs before: " + ", ".join(parts)
+
+
+def comparison(results: dict[str, Any], baseline: Baseline) -> str:
+    """The section that puts kimi now and kimi before side by side."""
+    rows = []
+    for key, name, what in COMPARED:
+        res = results.get(key)
+        best, mid = _speedup(results, key, name), _speedup(results, key, name, median_round=True)
+        if res is None or best is None or mid is None:
+            continue
+        rows.append([
+            what, fmt_num(_per_unit(res, name, False)), fmt_num(_per_unit(res, before(name), False)),
+            fmt_ratio(best), fmt_ratio(mid),
+        ])
+    headers = ["measure (best round)", "kimi now", f"kimi before ({baseline.rev})",
+               "before ÷ now", "before ÷ now, medians"]
+    paragraphs = [
+        f"kimi before is commit {baseline.commit[:12]} (“{baseline.subject}”), built by the "
+        f"benchmark in `{baseline.where()}/`; it ran in the same rounds as kimi now.",
+        f"**{ratio_line(results)}** (small-chunk stream and non-streaming requests; before ÷ "
+        "now of the best rounds, so above 1× means now is cheaper).",
+        table(headers, rows),
+    ]
+    counts = results.get("callgrind")
+    if counts is not None:
+        paragraphs += [bench_callgrind.describe(counts), bench_callgrind.render(counts)]
+    return section(f"kimi now vs before ({baseline.rev})", *paragraphs)
+
+
 # ---- the run --------------------------------------------------------------------------
 
 
-def run(config: Config) -> tuple[dict[str, Any], list[str]]:
+def section(title: str, *paragraphs: str) -> str:
+    """A results section: a level-3 heading, then the paragraphs (text, tables)."""
+    return "\n\n".join([f"### {title}", *paragraphs])
+
+
+#: What a scenario step gives back: its result (None: skipped) and its section (None: none).
+Step = tuple[Any, str | None]
+
+
+def step_streaming(config: Config, baseline: Baseline | None) -> Step:
+    log(f"streaming: {config.chunks:,} chunks, {config.rounds} rounds")
+    res = bench_streaming.measure(
+        config.chunks, bench_streaming.TEXT, config.rounds, log=log, baseline=baseline
+    )
+    return res, section("Streaming: small chunks", bench_streaming.describe(res), bench_streaming.render(res))
+
+
+def step_throughput(config: Config, baseline: Baseline | None) -> Step:
+    log(f"throughput: {bench_throughput.chunks_for(config.chunks):,} chunks of 4 KB, {config.rounds} rounds")
+    res = bench_throughput.run(config.chunks, config.rounds, log=log, baseline=baseline)
+    return res, section("Throughput: 4 KB chunks", bench_streaming.describe(res), bench_streaming.render(res))
+
+
+def step_requests(config: Config, baseline: Baseline | None) -> Step:
+    log(f"requests: {config.calls:,} non-streaming calls, {config.rounds} rounds")
+    res = bench_requests.measure(config.calls, config.rounds, log=log, baseline=baseline)
+    return res, section("Non-streaming requests", bench_requests.describe(res), bench_requests.render(res))
+
+
+def step_import(config: Config, baseline: Baseline | None) -> Step:
+    log(f"import: {config.import_runs} fresh interpreters each")
+    res = bench_import.run(config.import_runs, log=log)
+    return res, section("Import time", f"Median of {res.runs} fresh interpreters each.", bench_import.render(res))
+
+
+def step_threads(config: Config, baseline: Baseline | None) -> Step:
+    log(f"threads: {config.thread_seconds:g} s windows")
+    res = bench_threads.run(config.thread_seconds, log=log)
+    return res, section(
+        "Threads",
+        f"A pure-Python loop (`x += i`) in one thread, {config.thread_seconds:g} s "
+        "windows alone and while another thread streams, alternating (A S A S … A, five "
+        "streaming windows); retained = median over the streaming windows of each one's rate "
+        "over the mean of its two neighbours alone. "
+        "In the bulk case the streaming thread is itself busy all the time, so the two "
+        "threads share the GIL and the cores.",
+        bench_threads.render(res),
+    )
+
+
+def step_callgrind(config: Config, baseline: Baseline | None) -> Step:
+    """Instruction counts; with a baseline they go into the comparison, not a section."""
+    why = bench_callgrind.unavailable()
+    if why:
+        log(f"callgrind: skipped: {why}")
+        return None, section("Instructions (callgrind)", f"Skipped: {why}.")
+    log(f"callgrind: {config.callgrind_chunks:,} chunks, {config.callgrind_calls:,} calls")
+    res = bench_callgrind.run(config.callgrind_chunks, config.callgrind_calls, baseline, log=log)
+    if baseline is not None:
+        return res, None
+    return res, section("Instructions (callgrind)", bench_callgrind.describe(res), bench_callgrind.render(res))
+
+
+STEPS: dict[str, Callable[[Config, Baseline | None], Step]] = {
+    "streaming": step_streaming,
+    "throughput": step_throughput,
+    "requests": step_requests,
+    "import": step_import,
+    "threads": step_threads,
+    "callgrind": step_callgrind,
+}
+
+
+def run(config: Config, baseline: Baseline | None) -> tuple[dict[str, Any], list[str]]:
     """Run the chosen scenarios; return their results and the Markdown sections."""
     results: dict[str, Any] = {}
     sections: list[str] = []
-    if "streaming" in config.scenarios:
-        log(f"streaming: {config.chunks:,} chunks, {config.rounds} rounds")
-        res = bench_streaming.measure(config.chunks, bench_streaming.TEXT, config.rounds, log=log)
-        results["streaming"] = res
-        sections.append(
-            "### Streaming: small chunks\n\n" + bench_streaming.describe(res) + "\n\n"
-            + bench_streaming.render(res)
-        )
-    if "throughput" in config.scenarios:
-        log(f"throughput: {bench_throughput.chunks_for(config.chunks):,} chunks of 4 KB, {config.rounds} rounds")
-        big = bench_throughput.run(config.chunks, config.rounds, log=log)
-        results["throughput"] = big
-        sections.append(
-            "### Throughput: 4 KB chunks\n\n" + bench_streaming.describe(big) + "\n\n"
-            + bench_streaming.render(big)
-        )
-    if "import" in config.scenarios:
-        log(f"import: {config.import_runs} fresh interpreters each")
-        imp = bench_import.run(config.import_runs, log=log)
-        results["import"] = imp
-        sections.append(
-            f"### Import time\n\nMedian of {imp.runs} fresh interpreters each.\n\n" + bench_import.render(imp)
-        )
-    if "threads" in config.scenarios:
-        log(f"threads: {config.thread_seconds:g} s windows")
-        thr = bench_threads.run(config.thread_seconds, log=log)
-        results["threads"] = thr
-        sections.append(
-            f"### Threads\n\nA pure-Python loop (`x += i`) in one thread, {config.thread_seconds:g} s "
-            "windows alone and while another thread streams, alternating (A S A S … A, five "
-            "streaming windows); retained = median over the streaming windows of each one's rate "
-            "over the mean of its two neighbours alone. "
-            "In the bulk case the streaming thread is itself busy all the time, so the two "
-            "threads share the GIL and the cores.\n\n" + bench_threads.render(thr)
-        )
+    for name in SCENARIOS:
+        if name not in config.scenarios:
+            continue
+        res, text = STEPS[name](config, baseline)
+        if res is not None:
+            results[name] = res
+        if text is not None:
+            sections.append(text)
+    if baseline is not None and any(k in results for k in BASELINE_SCENARIOS):
+        sections.append(comparison(results, baseline))
     return results, sections
+
+
+def prepare_baseline(config: Config) -> tuple[Baseline | None, str]:
+    """The built kimi before when a chosen scenario uses it, else (None, why not)."""
+    if not set(config.scenarios) & set(BASELINE_SCENARIOS):
+        return None, "no scenario of this run uses it"
+    baseline, why = prepare(config.baseline, log=log)
+    if baseline is None:
+        log(f"kimi before: skipped: {why}")
+    return baseline, why
 
 
 def settings_line(config: Config, elapsed: float) -> str:
     return (
         f"Run on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with "
-        f"`--chunks {config.chunks}`, {config.rounds} rounds, {config.thread_seconds:g} s thread windows, "
-        f"{config.import_runs} import runs; the whole run took {elapsed:.0f} s; "
-        f"load average at the end {os.getloadavg()[0]:.2f}."
+        f"`--chunks {config.chunks}`, `--calls {config.calls}`, "
+        f"`--baseline {config.baseline or 'none'}`, {config.rounds} rounds, "
+        f"{config.thread_seconds:g} s thread windows, {config.import_runs} import runs; the "
+        f"whole run took {elapsed:.0f} s; load average at the end {os.getloadavg()[0]:.2f}."
     )
 
 
@@ -282,7 +469,8 @@ def readme(machine_rows: list[tuple[str, str]], sections: list[str], items: list
         "## Targets\n\n"
         "\"Required\" is the minimum kimi must meet; the DESIGN.md budget is the stricter goal "
         "of the design document's performance budget. Both are judged on the "
-        "figures of this one run (best rounds for streaming, medians for import and threads).\n\n" + render_targets(items),
+        "figures of this one run (best rounds for streaming and requests, medians for import "
+        "and threads).\n\n" + render_targets(items),
     ]
     return "\n\n".join(p.rstrip() for p in parts) + "\n"
 
@@ -290,24 +478,39 @@ def readme(machine_rows: list[tuple[str, str]], sections: list[str], items: list
 def parse_args(argv: list[str] | None) -> Config:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--chunks", type=int, help="content chunks per stream (default 100000)")
-    parser.add_argument("--quick", action="store_true", help="10,000 chunks, shorter thread windows")
+    parser.add_argument("--quick", action="store_true",
+                        help="10,000 chunks, 500 calls, shorter thread windows and callgrind runs")
     parser.add_argument("--rounds", type=int, default=3, help="runs per contender (default 3)")
+    parser.add_argument("--calls", type=int, help="non-streaming calls per run (default 2000)")
+    parser.add_argument("--baseline", default=DEFAULT_REV, metavar="REV",
+                        help=f"compare with kimi at this commit (default {DEFAULT_REV}; 'none': do not)")
+    parser.add_argument("--no-callgrind", action="store_true",
+                        help="skip the instruction counts under valgrind")
     parser.add_argument("--only", action="append", choices=SCENARIOS, help="run only this scenario (repeatable)")
     parser.add_argument("--no-readme", action="store_true", help="do not rewrite benchmarks/README.md")
     args = parser.parse_args(argv)
     chunks = args.chunks if args.chunks is not None else (10_000 if args.quick else 100_000)
+    calls = args.calls if args.calls is not None else (500 if args.quick else bench_requests.CALLS)
     if chunks < 100:
         parser.error("--chunks must be at least 100")
+    if calls < 1:
+        parser.error("--calls must be at least 1")
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     scenarios = tuple(args.only) if args.only else SCENARIOS
+    if args.no_callgrind:
+        scenarios = tuple(x for x in scenarios if x != "callgrind")
     return Config(
         chunks=chunks,
         rounds=args.rounds,
+        calls=calls,
         thread_seconds=0.25 if args.quick else 0.5,
         import_runs=5 if args.quick else 7,
+        baseline=None if args.baseline.lower() == "none" else args.baseline,
+        callgrind_chunks=5_000 if args.quick else 20_000,
+        callgrind_calls=200 if args.quick else 1_000,
         scenarios=scenarios,
-        write_readme=not args.no_readme and set(scenarios) == set(SCENARIOS),
+        write_readme=not args.no_readme and set(README_SCENARIOS) <= set(scenarios),
     )
 
 
@@ -318,9 +521,11 @@ def main(argv: list[str] | None = None) -> int:
             f"`{sys.executable} -m pip install openai`")
         return 2
     started = time.perf_counter()
-    machine_rows = machine()
     try:
-        results, sections = run(config)
+        baseline, why = prepare_baseline(config)
+        machine_rows = machine()
+        machine_rows.append(("kimi before", baseline.describe() if baseline else f"skipped: {why}"))
+        results, sections = run(config, baseline)
     except BenchError as exc:
         log(f"python -m benchmarks: FAILED: {exc}")
         return 1

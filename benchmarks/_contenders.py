@@ -20,7 +20,7 @@ import time
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from ._harness import API_KEY, MESSAGES, MODEL, check_loopback, emit
+from ._harness import API_KEY, MESSAGES, MODEL, check_loopback, emit, kimi_origin
 
 #: A prepared contender: run() streams once and returns (content chunks, characters);
 #: after() (outside the clock) returns extra facts to check.
@@ -92,7 +92,8 @@ def openai_python(url: str) -> Prepared:
     return run, _no_after
 
 
-def _import_httpx() -> Any:
+def import_httpx() -> Any:
+    """The httpx module, under either of the names it is published as."""
     try:
         import httpx  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
@@ -101,7 +102,7 @@ def _import_httpx() -> Any:
 
 
 def httpx_loop(url: str) -> Prepared:
-    httpx = _import_httpx()
+    httpx = import_httpx()
     client = httpx.Client(timeout=60.0)
     headers = {"Authorization": f"Bearer {API_KEY}", "Accept": "text/event-stream"}
     target = url + "/chat/completions"
@@ -185,7 +186,7 @@ def time_python(name: str, url: str) -> dict[str, Any]:
     cpu = time.process_time() - cpu0
     return {
         "name": name, "cpu": cpu, "wall": wall, "chunks": chunks, "chars": chars,
-        "rss_mb": peak_rss_mb(), **after(),
+        "rss_mb": peak_rss_mb(), "kimi_from": kimi_origin(), **after(),
     }
 
 

@@ -7,6 +7,7 @@ real API.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import selectors
@@ -16,7 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,6 +52,22 @@ def check_loopback(url: str) -> str:
     if host not in _LOOPBACK:
         raise BenchError(f"refusing a non-loopback URL {url!r}: benchmarks only use the local server")
     return url
+
+
+def post(url: str, path: str, body: Any) -> tuple[int, bytes]:
+    """(status, whole body) of one POST of `body` as JSON to `url` + `path`, read raw with
+    http.client on a connection of its own: the reference the contenders are checked against."""
+    parts = urlsplit(check_loopback(url))
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+    try:
+        conn.request(
+            "POST", parts.path + path, body=json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"},
+        )
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
 
 
 class Server:
@@ -114,34 +131,66 @@ class Server:
         self._stderr.close()
 
 
-def run_json(module: str, args: Sequence[Any], timeout: float = 600.0) -> dict[str, Any]:
-    """Run ``python -m module args...`` from the repository root; return the JSON object
-    it printed on its last stdout line. A failed run raises BenchError with its stderr."""
-    cmd = [PYTHON, "-m", module, *(str(a) for a in args)]
+def run_json(
+    module: str,
+    args: Sequence[Any],
+    timeout: float = 600.0,
+    import_root: Path | None = None,
+    wrapper: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Run ``python -m module args...`` from the repository root (or `import_root`);
+    return the JSON object it printed on its last stdout line. A failed run raises
+    BenchError with its stderr.
+
+    `import_root`: another source tree whose packages come first (the process runs in it,
+    with it and then the repository on PYTHONPATH). `wrapper`: a command the interpreter
+    runs under (valgrind)."""
+    cmd = [*wrapper, PYTHON, "-m", module, *(str(a) for a in args)]
+    what = " ".join(cmd[len(wrapper) + 2:])
+    env = child_env()
+    if import_root is not None:
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(import_root), str(REPO), env.get("PYTHONPATH")) if p
+        )
     try:
         proc = subprocess.run(
-            cmd, cwd=REPO, env=child_env(), stdin=subprocess.DEVNULL,
+            cmd, cwd=import_root or REPO, env=env, stdin=subprocess.DEVNULL,
             capture_output=True, text=True, timeout=timeout,
         )
     except subprocess.TimeoutExpired:
-        raise BenchError(f"{' '.join(cmd[2:])}: no result within {timeout:.0f} s") from None
+        raise BenchError(f"{what}: no result within {timeout:.0f} s") from None
     if proc.returncode != 0:
-        raise BenchError(
-            f"{' '.join(cmd[2:])} exited with {proc.returncode}:\n{proc.stderr.strip()[-3000:]}"
-        )
+        raise BenchError(f"{what} exited with {proc.returncode}:\n{proc.stderr.strip()[-3000:]}")
     lines = proc.stdout.strip().splitlines()
     if not lines:
-        raise BenchError(f"{' '.join(cmd[2:])} printed no result:\n{proc.stderr.strip()[-3000:]}")
+        raise BenchError(f"{what} printed no result:\n{proc.stderr.strip()[-3000:]}")
     result = json.loads(lines[-1])
     if not isinstance(result, dict):
-        raise BenchError(f"{' '.join(cmd[2:])} printed {lines[-1]!r}, not a JSON object")
+        raise BenchError(f"{what} printed {lines[-1]!r}, not a JSON object")
     return result
+
+
+def rotated(names: Sequence[str], rounds: int) -> Iterator[tuple[int, str]]:
+    """(round number from 1, name): every name once a round, each round starting one name
+    later than the one before, so none always runs first or last."""
+    for round_no in range(1, rounds + 1):
+        shift = (round_no - 1) % len(names)
+        for name in (*names[shift:], *names[:shift]):
+            yield round_no, name
 
 
 def emit(result: dict[str, Any]) -> None:
     """A contender process's result: one JSON line on stdout."""
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()
+
+
+def kimi_origin() -> str | None:
+    """The directory this process imported the kimi package from (None: not imported),
+    so the harness can check which tree a contender ran."""
+    module = sys.modules.get("kimi")
+    path = getattr(module, "__file__", None)
+    return os.path.dirname(os.path.abspath(path)) if path else None
 
 
 def median(values: Iterable[float]) -> float:
@@ -181,6 +230,12 @@ def fmt_num(value: float, digits: int = 3) -> str:
     if abs(value) < 1:
         decimals = digits
     return f"{value:,.{decimals}f}"
+
+
+def fmt_peak_rss(runs: Sequence[dict[str, Any]]) -> str:
+    """The largest peak RSS (MB) of `runs`, or a dash if none reported one."""
+    values = [r["rss_mb"] for r in runs if r.get("rss_mb") is not None]
+    return fmt_num(max(values), 2) if values else "–"
 
 
 def fmt_ratio(value: float) -> str:

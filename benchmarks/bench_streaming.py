@@ -7,73 +7,63 @@ that rotates between rounds. The table gives each contender's best round (least 
 least wall): on a shared machine other processes only ever add time, so the best round is
 the closest to the client's own cost (timeit's reasoning); the median CPU is shown beside
 it. Every run is checked: N non-empty content chunks, N times the chunk's characters,
-curl's byte count equal to the reference fetch, kimi's usage equal to N.
+curl's byte count equal to the reference fetch, kimi's usage equal to N, and kimi
+imported from the tree the contender names. Given a baseline (see `_baseline`), the two
+kimi loops also run against kimi as it was at that commit, labelled "before".
 """
 
 from __future__ import annotations
 
-import http.client
-import json
-from dataclasses import dataclass, field
-from typing import Any, Sequence
-from urllib.parse import urlsplit
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
 
+from ._baseline import Baseline, Rounds, check_origin, import_root, split, with_before
 from ._contenders import LABELS, REQUEST_BODY
 from ._harness import (
-    API_KEY, BenchError, Server, fmt_num, fmt_ratio, median, run_json, table, wait_settled,
+    BenchError, Server, fmt_num, fmt_peak_rss, fmt_ratio, post, run_json, table,
 )
 
 CONTENDERS = ("curl", "kimi", "kimi-text", "stdlib", "httpx", "openai")
+#: The contenders that also run against the baseline (as NAME@before).
+KIMI = ("kimi", "kimi-text")
 TEXT = "tok "
 
 
 @dataclass
-class StreamResult:
+class StreamResult(Rounds):
     """Every round of every contender on one stream shape."""
 
+    LABELS = LABELS
     chunks: int
     text_len: int
     body_bytes: int
     rounds: int
-    runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def cpu(self, name: str) -> float:
         """Best (least) client CPU seconds over the rounds."""
-        return float(min(r["cpu"] for r in self.runs[name]))
+        return self.best(name, "cpu")
 
     def wall(self, name: str) -> float:
         """Best (least) wall seconds over the rounds."""
-        return float(min(r["wall"] for r in self.runs[name]))
+        return self.best(name, "wall")
 
     def cpu_us_per_chunk(self, name: str) -> float:
         return self.cpu(name) / self.chunks * 1e6
 
     def median_cpu_us_per_chunk(self, name: str) -> float:
-        return median(r["cpu"] for r in self.runs[name]) / self.chunks * 1e6
+        return self.middle(name) / self.chunks * 1e6
 
     def mb_per_s(self, name: str) -> float:
         return self.body_bytes / self.wall(name) / 1e6
-
-    def has(self, name: str) -> bool:
-        return name in self.runs
 
 
 def reference_fetch(url: str) -> tuple[int, int]:
     """(body bytes, data events) of one stream read raw with http.client, unparsed, after
     checking that it ends with ``data: [DONE]``."""
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
-    try:
-        conn.request(
-            "POST", parts.path + "/chat/completions", body=json.dumps(REQUEST_BODY).encode(),
-            headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"},
-        )
-        response = conn.getresponse()
-        body = response.read()
-    finally:
-        conn.close()
-    if response.status != 200:
-        raise BenchError(f"reference fetch: HTTP {response.status}: {body[:300]!r}")
+    status, body = post(url, "/chat/completions", REQUEST_BODY)
+    if status != 200:
+        raise BenchError(f"reference fetch: HTTP {status}: {body[:300]!r}")
     if not body.endswith(b"data: [DONE]\n\n"):
         raise BenchError(f"reference fetch: the stream does not end with data: [DONE]: {body[-200:]!r}")
     return len(body), body.count(b"data: ")
@@ -82,6 +72,8 @@ def reference_fetch(url: str) -> tuple[int, int]:
 def check_run(result: StreamResult, run: dict[str, Any]) -> None:
     """BenchError unless `run` saw exactly the stream that was sent."""
     name = run["name"]
+    label = result.label(name)
+    check_origin(name, run, result.baseline, label)
     if name == "curl":
         if run["bytes"] != result.body_bytes:
             raise BenchError(f"curl read {run['bytes']} bytes, the stream has {result.body_bytes}")
@@ -89,36 +81,56 @@ def check_run(result: StreamResult, run: dict[str, Any]) -> None:
     want_chars = result.chunks * result.text_len
     if run["chunks"] != result.chunks or run["chars"] != want_chars:
         raise BenchError(
-            f"{LABELS[name]} saw {run['chunks']} content chunks / {run['chars']} characters; "
+            f"{label} saw {run['chunks']} content chunks / {run['chars']} characters; "
             f"the stream has {result.chunks} / {want_chars}"
         )
     if "completion_tokens" in run and run["completion_tokens"] != result.chunks:
         raise BenchError(
-            f"{LABELS[name]}: final().usage.completion_tokens is {run['completion_tokens']}, "
+            f"{label}: final().usage.completion_tokens is {run['completion_tokens']}, "
             f"the stream reported {result.chunks}"
         )
 
 
-def measure(
-    chunks: int, text: str, rounds: int, contenders: Sequence[str] = CONTENDERS, log: Any = print
-) -> StreamResult:
-    """Start a bulk server of `chunks` × `text`, then run each contender `rounds` times."""
+@contextmanager
+def stream_server(chunks: int, text: str) -> Iterator[tuple[str, int]]:
+    """A bulk server of `chunks` × `text` for a `with` block: its URL and the byte count
+    of its stream, checked by one reference fetch."""
     with Server("--bulk", chunks, "--text", text) as server:
         body_bytes, events = reference_fetch(server.url)
         # The role chunk carries content too: N content events + final chunk + [DONE].
         if events != chunks + 2:
             raise BenchError(f"reference fetch: {events} data events, expected {chunks + 2}")
-        result = StreamResult(chunks=chunks, text_len=len(text), body_bytes=body_bytes, rounds=rounds)
-        for round_no in range(1, rounds + 1):
-            # Each round starts one contender later, so none always runs first or last.
-            shift = (round_no - 1) % len(contenders)
-            for name in (*contenders[shift:], *contenders[:shift]):
-                run = run_json("benchmarks._contenders", [name, server.url])
-                check_run(result, run)
-                result.runs.setdefault(name, []).append(run)
-                log(f"  round {round_no}/{rounds} {LABELS[name]:<32} "
-                    f"cpu {run['cpu']:.3f} s  wall {run['wall']:.3f} s")
-                wait_settled()
+        yield server.url, body_bytes
+
+
+def run_one(result: StreamResult, name: str, url: str, wrapper: Sequence[str] = ()) -> dict[str, Any]:
+    """One checked run of contender `name` (``NAME@before`` included) on the stream at `url`."""
+    run = run_json(
+        "benchmarks._contenders", [split(name)[0], url],
+        import_root=import_root(name, result.baseline), wrapper=wrapper,
+    )
+    run["name"] = name
+    check_run(result, run)
+    return run
+
+
+def measure(
+    chunks: int,
+    text: str,
+    rounds: int,
+    contenders: Sequence[str] = CONTENDERS,
+    log: Any = print,
+    baseline: Baseline | None = None,
+) -> StreamResult:
+    """Start a bulk server of `chunks` × `text`, then run each contender (and, given a
+    baseline, the old kimi beside the new) `rounds` times."""
+    names = with_before(tuple(contenders), baseline, KIMI)
+    with stream_server(chunks, text) as (url, body_bytes):
+        result = StreamResult(
+            chunks=chunks, text_len=len(text), body_bytes=body_bytes, rounds=rounds,
+            baseline=baseline,
+        )
+        result.play(names, rounds, lambda name: run_one(result, name, url), log)
     return result
 
 
@@ -130,25 +142,20 @@ def render(result: StreamResult) -> str:
     for name in result.runs:
         us = result.cpu_us_per_chunk(name)
         rows.append([
-            LABELS[name],
+            result.label(name),
             fmt_num(us),
             fmt_num(result.median_cpu_us_per_chunk(name)),
             fmt_num(result.chunks / result.wall(name), 3),
             fmt_num(result.mb_per_s(name)),
             fmt_ratio(base_openai / us) if base_openai else "–",
             fmt_ratio(base_stdlib / us) if base_stdlib else "–",
-            _rss(result.runs[name]),
+            fmt_peak_rss(result.runs[name]),
         ])
     headers = [
         "contender", "CPU µs/chunk", "median", "chunks/s", "MB/s",
         "openai-python CPU ÷ this", "stdlib loop CPU ÷ this", "peak RSS MB",
     ]
     return table(headers, rows)
-
-
-def _rss(runs: list[dict[str, Any]]) -> str:
-    values = [r["rss_mb"] for r in runs if r.get("rss_mb") is not None]
-    return fmt_num(max(values), 2) if values else "–"
 
 
 def describe(result: StreamResult) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._baseline import Baseline
 from .bench_streaming import CONTENDERS, StreamResult, measure
 
 TEXT = "tok " * 1024
@@ -19,5 +20,7 @@ def chunks_for(streaming_chunks: int) -> int:
     return max(100, streaming_chunks // 20)
 
 
-def run(streaming_chunks: int, rounds: int, log: Any = print) -> StreamResult:
-    return measure(chunks_for(streaming_chunks), TEXT, rounds, CONTENDERS, log)
+def run(
+    streaming_chunks: int, rounds: int, log: Any = print, baseline: Baseline | None = None
+) -> StreamResult:
+    return measure(chunks_for(streaming_chunks), TEXT, rounds, CONTENDERS, log, baseline)
