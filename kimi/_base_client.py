@@ -46,7 +46,7 @@ class Timeout:
     ``APITimeoutError`` whose ``limit`` names the one that fired.
     """
 
-    __slots__ = ("read", "connect", "event", "total")
+    __slots__ = ("read", "connect", "event", "total", "_resolved")
 
     def __init__(
         self,
@@ -60,6 +60,12 @@ class Timeout:
         self.connect = _seconds("connect", connect)
         self.event = _seconds("event", event)
         self.total = _seconds("total", total)
+        self._resolved = self._limits()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if hasattr(self, "_resolved"):
+            raise AttributeError("Timeout is immutable; make a new one")
+        object.__setattr__(self, name, value)
 
     def _limits(self) -> tuple[float | None, float | None, float | None, float | None]:
         """(connect, read, event, total) with the defaults applied."""
@@ -155,6 +161,7 @@ class BaseClient:
         self.verify = verify
         self.cert = cert
         self._tls = tls_options(verify, cert)
+        self._header_cache: dict[tuple[str, bool], tuple[str, ...]] = {}
         self.max_event_bytes = check_limit("max_event_bytes", max_event_bytes)
         self.max_body_bytes = check_limit("max_body_bytes", max_body_bytes)
         self.__api_key = key
@@ -204,6 +211,18 @@ class BaseClient:
     # -- shaping one request ---------------------------------------------
 
     def _headers(self, accept: str, extra: Mapping[str, str | None] | None, has_body: bool) -> tuple[str, ...]:
+        """The header lines of a request; those without extra headers are made once."""
+        if not extra:
+            key = (accept, has_body)
+            lines = self._header_cache.get(key)
+            if lines is None:
+                lines = self._header_cache[key] = self._merged_headers(accept, None, has_body)
+            return lines
+        return self._merged_headers(accept, check_headers(extra), has_body)
+
+    def _merged_headers(
+        self, accept: str, extra: Mapping[str, str | None] | None, has_body: bool
+    ) -> tuple[str, ...]:
         merged: dict[str, str | None] = {
             "Authorization": f"Bearer {self.__api_key}",
             "Accept": accept,
@@ -213,7 +232,7 @@ class BaseClient:
             merged["Content-Type"] = "application/json"
         _merge_headers(merged, self.default_headers)
         if extra:
-            _merge_headers(merged, check_headers(extra))
+            _merge_headers(merged, extra)
         return tuple(_header_line(name, value) for name, value in merged.items())
 
     def _build_request(
@@ -231,30 +250,45 @@ class BaseClient:
         """The core Request for one call, and the timeouts it runs under."""
         payload = None
         if body is not None:
-            import json
-
             try:
-                payload = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
+                payload = _json_encoder().encode(body).encode("utf-8")
             except (TypeError, ValueError) as exc:
                 raise TypeError(f"{path}: request body is not JSON-serialisable: {exc}") from None
         accept = "text/event-stream" if stream else "application/json"
         limits = self.timeout if timeout is None else as_timeout(timeout)
-        connect, read, event, _total = limits._limits()
+        connect, read, event, _total = limits._resolved
+        # Positional, in the order of _core.Request's signature: this runs for
+        # every call, and keyword parsing costs more than the rest of it.
         request = _core.Request(
             method,
             self.base_url + path,
             self._headers(accept, extra_headers, payload is not None),
             payload,
-            stream=stream,
-            connect=connect,
-            read=read,
-            event=event,
-            secret=self.__api_key,
-            result_class=result_class,
-            chunk_class=chunk_class,
-            **self._tls,
+            stream,
+            connect,
+            read,
+            event,
+            None,
+            *self._tls,
+            self.__api_key,
+            result_class,
+            chunk_class,
         )
         return request, limits
+
+
+_ENCODER: Any = None
+
+
+def _json_encoder() -> Any:
+    """One compact JSON encoder for every request body (json.dumps with options
+    would build a new one per call), made on first use so import stays fast."""
+    global _ENCODER
+    if _ENCODER is None:
+        import json
+
+        _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return _ENCODER
 
 
 # -- checks ------------------------------------------------------------------
@@ -334,31 +368,31 @@ def _header_line(name: str, value: str | None) -> str:
     return f"{name}: {value}"
 
 
-def tls_options(verify: Any, cert: Any) -> dict[str, Any]:
-    """The TLS keyword arguments of a core Request.  ``verify=True`` honours
-    ``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` when set, as httpx does."""
-    options: dict[str, Any] = {"verify": True}
-    if verify is False:
-        options["verify"] = False
-    elif verify is True:
-        ca_file = os.environ.get("SSL_CERT_FILE")
-        ca_dir = os.environ.get("SSL_CERT_DIR")
-        if ca_file:
-            options["ca_file"] = ca_file
-        if ca_dir:
-            options["ca_dir"] = ca_dir
+def tls_options(verify: Any, cert: Any) -> tuple[bool, str | None, str | None, str | None, str | None]:
+    """The TLS arguments of a core Request: (verify, ca_file, ca_dir, cert_file,
+    key_file).  ``verify=True`` honours ``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` when set,
+    as httpx does."""
+    ca_file = ca_dir = None
+    if verify is True:
+        ca_file = os.environ.get("SSL_CERT_FILE") or None
+        ca_dir = os.environ.get("SSL_CERT_DIR") or None
     elif isinstance(verify, (str, os.PathLike)):
         path = os.fspath(verify)
         if os.path.isdir(path):
-            options["ca_dir"] = path
+            ca_dir = path
         elif os.path.isfile(path):
-            options["ca_file"] = path
+            ca_file = path
         else:
             raise ValueError(f"Kimi: verify={path!r}: no such CA bundle file or directory")
-    else:
+    elif verify is not False:
         raise TypeError("Kimi: verify must be True, False or the path of a CA bundle")
+    cert_file, key_file = _cert_files(cert)
+    return verify is not False, ca_file, ca_dir, cert_file, key_file
+
+
+def _cert_files(cert: Any) -> tuple[str | None, str | None]:
     if cert is None:
-        return options
+        return None, None
     if isinstance(cert, (str, os.PathLike)):
         files = (os.fspath(cert), None)
     elif isinstance(cert, tuple) and len(cert) == 2 and all(isinstance(c, (str, os.PathLike)) for c in cert):
@@ -368,8 +402,7 @@ def tls_options(verify: Any, cert: Any) -> dict[str, Any]:
     for path in files:
         if path is not None and not os.path.isfile(path):
             raise ValueError(f"Kimi: cert: no such file {path!r}")
-    options["cert_file"], options["key_file"] = files
-    return options
+    return files
 
 
 # -- retries -----------------------------------------------------------------

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
     from ._base_client import TimeoutTypes
 
+import time
+
 from ._base_client import DEFAULT_BASE_URL, BaseClient, retry_delay
 from ._exceptions import APIConnectionError, APIStatusError, APITimeoutError
 from ._resources import Chat, Models, Users
@@ -81,8 +83,6 @@ class Kimi(BaseClient):
             extra_headers=extra_headers,
             timeout=timeout,
         )
-        import time
-
         deadline = None if limits.total is None else time.monotonic() + limits.total
         attempt = 0
         while True:

@@ -20,7 +20,6 @@ class Request:
         url: str,
         headers: tuple[str, ...],
         body: bytes | None = None,
-        *,
         stream: bool = False,
         connect: float | None = None,
         read: float | None = None,

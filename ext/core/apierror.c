@@ -343,35 +343,107 @@ kimi_apierror_request_id_from_headers(struct kimi_api_error *out,
     }
 }
 
+/* The members is_error looks at, each the last of its name. */
+struct error_keys {
+    const cJSON *error;
+    const cJSON *success;
+    const cJSON *errors;
+    const cJSON *choices;
+    const cJSON *detail;
+    const cJSON *message;
+    const cJSON *type;
+    const cJSON *code;
+};
+
+/* One pass over the members: is_error runs on every event of a stream. */
+static void
+read_error_keys(const cJSON *root, struct error_keys *k)
+{
+    memset(k, 0, sizeof(*k));
+    for (const cJSON *c = root->child; c != NULL; c = c->next) {
+        const char *s = c->string;
+        if (s == NULL) {
+            continue;
+        }
+        switch (s[0]) {
+        case 'e':
+            if (strcmp(s, "error") == 0) {
+                k->error = c;
+            }
+            else if (strcmp(s, "errors") == 0) {
+                k->errors = c;
+            }
+            break;
+        case 's':
+            if (strcmp(s, "success") == 0) {
+                k->success = c;
+            }
+            break;
+        case 'c':
+            if (strcmp(s, "choices") == 0) {
+                k->choices = c;
+            }
+            else if (strcmp(s, "code") == 0) {
+                k->code = c;
+            }
+            break;
+        case 'd':
+            if (strcmp(s, "detail") == 0) {
+                k->detail = c;
+            }
+            break;
+        case 'm':
+            if (strcmp(s, "message") == 0) {
+                k->message = c;
+            }
+            break;
+        case 't':
+            if (strcmp(s, "type") == 0) {
+                k->type = c;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static int
+is_nonempty_string(const cJSON *item)
+{
+    return cJSON_IsString(item) && item->valuestring != NULL
+           && item->valuestring[0] != '\0';
+}
+
 int
 kimi_apierror_is_error(const cJSON *root)
 {
+    struct error_keys k;
+
     if (!cJSON_IsObject(root)) {
         return 0;
     }
+    read_error_keys(root, &k);
     /* "error": null, {}, false or "" beside content is not an error. */
-    if (kimi_json_truthy(kimi_json_member(root, "error"))) {
+    if (kimi_json_truthy(k.error)) {
         return 1;
     }
     /* An envelope that says so itself (Cloudflare, proxies). */
-    if (cJSON_IsFalse(kimi_json_member(root, "success"))
-        && (cJSON_IsArray(kimi_json_member(root, "errors"))
-            || kimi_json_nonempty(root, "message") != NULL))
-    {
+    if (cJSON_IsFalse(k.success)
+        && (cJSON_IsArray(k.errors) || is_nonempty_string(k.message))) {
         return 1;
     }
     /* A chat chunk is content, whatever else it carries. */
-    if (kimi_json_member(root, "choices") != NULL) {
+    if (k.choices != NULL) {
         return 0;
     }
-    if (kimi_json_truthy(kimi_json_member(root, "detail"))) {
+    if (kimi_json_truthy(k.detail)) {
         return 1;
     }
     /* A flat event: a message with something naming it an error; a
      * "code" of 0 is the success code of many APIs. */
-    return kimi_json_nonempty(root, "message") != NULL
-           && (kimi_json_nonempty(root, "type") != NULL
-               || kimi_json_truthy(kimi_json_member(root, "code")));
+    return is_nonempty_string(k.message)
+           && (is_nonempty_string(k.type) || kimi_json_truthy(k.code));
 }
 
 size_t

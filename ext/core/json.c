@@ -18,11 +18,25 @@ kimi_json_member(const cJSON *obj, const char *name)
 {
     const cJSON *found = NULL;
 
-    if (!cJSON_IsObject(obj) || name == NULL) {
+    if (!cJSON_IsObject(obj) || name == NULL || obj->child == NULL) {
         return NULL;
     }
-    for (const cJSON *child = obj->child; child != NULL;
-         child = child->next) {
+    const cJSON *head = obj->child;
+    const cJSON *tail = head->prev;
+    /* cJSON keeps the last member in the first one's prev: walking back
+     * from it, the first match is the last duplicate, and the members
+     * read most (choices, delta, content) sit at the end of a chunk. */
+    if (tail != NULL && tail->next == NULL) {
+        for (const cJSON *child = tail;; child = child->prev) {
+            if (child->string != NULL && strcmp(child->string, name) == 0) {
+                return child;
+            }
+            if (child == head) {
+                return NULL;
+            }
+        }
+    }
+    for (const cJSON *child = head; child != NULL; child = child->next) {
         if (child->string != NULL && strcmp(child->string, name) == 0) {
             found = child;
         }

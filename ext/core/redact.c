@@ -1,9 +1,12 @@
 /* redact.c - replacing runs of the secret with KIMI_REDACTED.
  *
- * A 64 Kibit filter of the secret's 8-byte windows lets the scan skip
- * nearly every position with one load, one multiply and one bit test; a
- * position that passes is checked against the secret itself.  No
- * allocation except what the output buffer needs.
+ * Two small filters of the secret's windows let the scan skip nearly all
+ * of the text: the 4-byte windows of the secret, probed every 4 bytes of
+ * the text, and its 8-byte windows, checked at each start a probe points
+ * to.  A run of at least 7 bytes of the secret always holds an aligned
+ * 4-byte window of it, so no run of KIMI_REDACT_MIN (8) escapes the
+ * probes; a start that passes both filters is checked against the secret
+ * itself.  No allocation except what the output buffer needs.
  */
 #include "redact.h"
 
@@ -16,13 +19,18 @@
 _Static_assert(KIMI_REDACT_MIN == 8,
                "the filter reads each window as one 64-bit word");
 
-#define FILTER_BITS 65536
+#define PROBE 4                 /* bytes between probes, and their size */
+#define FILTER_BITS 4096        /* bits of each filter (12-bit slots) */
+
+_Static_assert(PROBE * 2 - 1 <= KIMI_REDACT_MIN,
+               "every run holds an aligned probe window");
 
 struct redact_filter {
     int active;             /* the secret is long enough to look for */
     const char *secret;
     size_t secret_len;
-    uint64_t bits[FILTER_BITS / 64];
+    uint64_t probes[FILTER_BITS / 64];  /* the secret's 4-byte windows */
+    uint64_t windows[FILTER_BITS / 64]; /* the secret's 8-byte windows */
 };
 
 static uint64_t
@@ -33,11 +41,37 @@ load_window(const char *p)
     return word;
 }
 
-/* Fibonacci hashing: the top 16 bits of the product. */
-static size_t
-filter_slot(uint64_t window)
+static uint32_t
+load_probe(const char *p)
 {
-    return (size_t)((window * UINT64_C(0x9E3779B97F4A7C15)) >> 48);
+    uint32_t word;
+    memcpy(&word, p, sizeof(word));
+    return word;
+}
+
+/* Fibonacci hashing: the top 12 bits of the product. */
+static size_t
+window_slot(uint64_t window)
+{
+    return (size_t)((window * UINT64_C(0x9E3779B97F4A7C15)) >> 52);
+}
+
+static size_t
+probe_slot(uint32_t probe)
+{
+    return (size_t)((probe * UINT32_C(0x9E3779B1)) >> 20);
+}
+
+static void
+set_bit(uint64_t *bits, size_t k)
+{
+    bits[k / 64] |= UINT64_C(1) << (k % 64);
+}
+
+static int
+has_bit(const uint64_t *bits, size_t k)
+{
+    return (int)((bits[k / 64] >> (k % 64)) & 1);
 }
 
 static void
@@ -49,10 +83,13 @@ filter_start(struct redact_filter *f, const char *secret, size_t secret_len)
     if (!f->active) {
         return;
     }
-    memset(f->bits, 0, sizeof(f->bits));
+    memset(f->probes, 0, sizeof(f->probes));
+    memset(f->windows, 0, sizeof(f->windows));
+    for (size_t j = 0; j + PROBE <= secret_len; j++) {
+        set_bit(f->probes, probe_slot(load_probe(secret + j)));
+    }
     for (size_t j = 0; j + KIMI_REDACT_MIN <= secret_len; j++) {
-        size_t k = filter_slot(load_window(secret + j));
-        f->bits[k / 64] |= UINT64_C(1) << (k % 64);
+        set_bit(f->windows, window_slot(load_window(secret + j)));
     }
 }
 
@@ -65,8 +102,7 @@ longest_run(const struct redact_filter *f, const char *s, size_t n)
         return 0;
     }
     uint64_t window = load_window(s);
-    size_t k = filter_slot(window);
-    if (((f->bits[k / 64] >> (k % 64)) & 1) == 0) {
+    if (!has_bit(f->windows, window_slot(window))) {
         return 0;
     }
     size_t most = n < f->secret_len ? n : f->secret_len;
@@ -89,15 +125,30 @@ longest_run(const struct redact_filter *f, const char *s, size_t n)
 }
 
 /* The first run at or after from: its start (n when there is none), its
- * length in *run. */
+ * length in *run.
+ *
+ *     for each probe p = from, from + 4, ... with 4 bytes left:
+ *         the 4 bytes at p are no window of the secret: next probe
+ *         for each start q in [max(from, p - 3), p]:
+ *             a run starts at q: return q
+ *
+ * A run starting at q holds the window of the first probe at or after q
+ * (at most 3 bytes on), and that probe checks the starts since the one
+ * before it; so the first run is found, and found first. */
 static size_t
 next_run(const struct redact_filter *f, const char *src, size_t n,
          size_t from, size_t *run)
 {
-    for (size_t p = from; p + KIMI_REDACT_MIN <= n; p++) {
-        *run = longest_run(f, src + p, n - p);
-        if (*run > 0) {
-            return p;
+    for (size_t p = from; p + PROBE <= n; p += PROBE) {
+        if (!has_bit(f->probes, probe_slot(load_probe(src + p)))) {
+            continue;
+        }
+        size_t q = p - from >= PROBE - 1 ? p - (PROBE - 1) : from;
+        for (; q <= p; q++) {
+            *run = longest_run(f, src + q, n - q);
+            if (*run > 0) {
+                return q;
+            }
         }
     }
     *run = 0;

@@ -9,11 +9,12 @@
  *
  * Matching: at each position the longest run that occurs in the secret is
  * taken (greedy, left to right); runs that touch give one KIMI_REDACTED.
- * Cost: a scan of the text with an 8-byte filter built from the secret,
- * plus O(secret_len) per candidate; O(src_len * secret_len) at worst.
+ * Cost: a probe every 4 bytes of the text against a filter of the
+ * secret's windows, plus O(secret_len) per candidate start;
+ * O(src_len * secret_len) at worst.
  *
- * Contract: caller-owned memory only; thread-safe; the filter lives on the
- * stack (8 KiB), so kimi_redact_into cannot fail.  The buffer variants
+ * Contract: caller-owned memory only; thread-safe; the filters live on
+ * the stack (1 KiB), so kimi_redact_into cannot fail.  The buffer variants
  * report KIMI_ETOOBIG / KIMI_ENOMEM from the buffer in a caller-owned
  * struct kimi_error and leave the buffer as it was.
  */

@@ -17,6 +17,9 @@
 #include "headers.h"
 #include "redact.h"
 
+/* Request bodies above this are watched for upload progress. */
+#define KIMI_PROGRESS_BODY ((size_t)64 * 1024)
+
 int64_t
 kimi_transfer_clock_ms(void)
 {
@@ -261,15 +264,19 @@ set_headers(struct kimi_transfer *t, const struct kimi_request *req,
     for (size_t i = 0; i < req->n_headers && st == KIMI_OK; i++) {
         st = add_header(t, req->headers[i], err);
     }
-    /* No "Expect: 100-continue" round trip before large bodies. */
-    if (st == KIMI_OK) {
+    /* No "Expect: 100-continue" round trip before large bodies (libcurl
+     * asks for one above 1 MiB); below that the header would only cost
+     * every request a header libcurl compares its own against. */
+    if (st == KIMI_OK && req->body_len > KIMI_PROGRESS_BODY) {
         st = add_header(t, "Expect:", err);
     }
     /* Streams ask for no compression, but one sent unasked is decoded
      * (libcurl decodes whenever CURLOPT_ACCEPT_ENCODING is set; this
      * header replaces the one it would send). */
-    if (st == KIMI_OK && !req->compressed) {
-        st = add_header(t, "Accept-Encoding: identity", err);
+    if (st == KIMI_OK) {
+        st = add_header(t, req->compressed ? "Accept-Encoding: gzip, deflate"
+                                           : "Accept-Encoding: identity",
+                        err);
     }
     if (st == KIMI_OK) {
         curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->headers);
@@ -341,9 +348,14 @@ set_options(struct kimi_transfer *t, const struct kimi_request *req,
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(e, CURLOPT_XFERINFODATA, t);
-    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    /* Upload progress counts as activity only where a server can keep a
+     * body waiting: one that fits the socket buffers is sent at once,
+     * and the progress callback costs every step of every transfer. */
+    if (req->body_len > KIMI_PROGRESS_BODY) {
+        curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(e, CURLOPT_XFERINFODATA, t);
+        curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    }
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->curl_message);
     if (req->timeouts.connect_ms > 0) {
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
@@ -432,11 +444,13 @@ kimi_transfer_collect(CURLM *multi)
         t->finished = 1;
         t->result = msg->data.result;
         /* libcurl may quote a header the server sent (an echoed key). */
-        char clean[CURL_ERROR_SIZE];
-        kimi_redact_into(clean, sizeof(clean), t->curl_message,
-                         strlen(t->curl_message), t->secret.data,
-                         t->secret.len);
-        memcpy(t->curl_message, clean, sizeof(clean));
+        if (t->curl_message[0] != '\0') {
+            char clean[CURL_ERROR_SIZE];
+            kimi_redact_into(clean, sizeof(clean), t->curl_message,
+                             strlen(t->curl_message), t->secret.data,
+                             t->secret.len);
+            memcpy(t->curl_message, clean, sizeof(clean));
+        }
     }
 }
 

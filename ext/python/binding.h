@@ -160,7 +160,8 @@ enum kimi_status kpy_wait(struct kimi_transfer *t, enum kpy_step step,
                           struct kimi_error *err);
 
 /* exchange.c: check out a lane into *lane, start req on t and wait for
- * the status (and, with whole_body, the body).  0 when the status is 2xx;
+ * the status (and, with whole_body, the body).  t need not be zeroed:
+ * it is initialised here whatever happens.  0 when the status is 2xx;
  * -1 with the exception set otherwise (a non-2xx status raises its
  * APIStatusError once its body is read).  The caller frees t and checks
  * *lane in either way. */

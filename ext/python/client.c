@@ -98,11 +98,10 @@ client_send(struct client *self, PyObject *args)
     struct request *request = NULL;
     PyObject *total = Py_None;
     struct kimi_lane *lane = NULL;
-    struct kimi_transfer t;
+    struct kimi_transfer t;     /* initialised by kpy_exchange_open */
     PyObject *result = NULL;
     struct module_state *st = kimi_state_of_type(Py_TYPE(self));
 
-    memset(&t, 0, sizeof(t));
     if (!PyArg_ParseTuple(args, "O!|O:send", st->request_type, &request,
                           &total)) {
         return NULL;

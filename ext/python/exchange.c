@@ -62,11 +62,18 @@ kpy_exchange_open(struct module_state *st, struct kimi_pool *pool,
                   const struct kimi_request *req, struct kimi_transfer *t,
                   struct kimi_lane **lane, int whole_body)
 {
-    struct kimi_error err = {0};
+    struct kimi_error err;
+    kimi_error_clear(&err);
     enum kimi_status status = kimi_pool_checkout(pool, lane, &err);
     if (status == KIMI_OK) {
         status = kimi_transfer_start(t, (*lane)->easy, pool->share, req,
                                      &err);
+    }
+    else {
+        /* kimi_transfer_start zeroes t; without it, the caller's free
+         * still needs a zeroed transfer. */
+        memset(t, 0, sizeof(*t));
+        *lane = NULL;
     }
     if (status == KIMI_OK) {
         status = kimi_transfer_attach(t, (*lane)->multi, &err);

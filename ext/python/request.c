@@ -112,13 +112,11 @@ parse_tls(struct request *self, int verify)
                : 0;
 }
 
+/* Positional arguments only: one is built for every call, and keyword
+ * parsing would cost more than the rest of the request's shaping. */
 static PyObject *
 request_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {
-        "method", "url", "headers", "body", "stream", "connect", "read",
-        "event", "total", "verify", "ca_file", "ca_dir", "cert_file",
-        "key_file", "secret", "result_class", "chunk_class", NULL};
     PyObject *method = NULL;
     PyObject *url = NULL;
     PyObject *headers = NULL;
@@ -137,11 +135,16 @@ request_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     PyObject *result_class = Py_None;
     PyObject *chunk_class = Py_None;
 
-    if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "UUO!|O$pOOOOpOOOOOOO:Request", kwlist, &method,
-            &url, &PyTuple_Type, &headers, &body, &stream, &connect, &read,
-            &event, &total, &verify, &ca_file, &ca_dir, &cert_file,
-            &key_file, &secret, &result_class, &chunk_class)) {
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0) {
+        PyErr_SetString(PyExc_TypeError,
+                        "Request: arguments are positional only");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "UUO!|OpOOOOpOOOOOOO:Request", &method, &url,
+                          &PyTuple_Type, &headers, &body, &stream, &connect,
+                          &read, &event, &total, &verify, &ca_file, &ca_dir,
+                          &cert_file, &key_file, &secret, &result_class,
+                          &chunk_class)) {
         return NULL;
     }
     if (body != Py_None && !PyBytes_Check(body)) {
@@ -247,11 +250,11 @@ static PyType_Slot request_slots[] = {
     {Py_tp_traverse, request_traverse},
     {Py_tp_clear, request_clear},
     {Py_tp_getset, request_getset},
-    {Py_tp_doc, "Request(method, url, headers, body=None, *, stream=False, "
+    {Py_tp_doc, "Request(method, url, headers, body=None, stream=False, "
                 "connect=None, read=None, event=None, total=None, "
                 "verify=True, ca_file=None, ca_dir=None, cert_file=None, "
                 "key_file=None, secret=None, result_class=None, "
-                "chunk_class=None)\n"
+                "chunk_class=None, /)\n"
                 "One HTTP request, checked once; timeouts in seconds."},
     {0, NULL},
 };

@@ -53,8 +53,8 @@ kimi_stream_open(struct module_state *st, struct client *client,
     if (self == NULL) {
         return NULL;
     }
-    memset(&self->transfer, 0, sizeof(*self) - offsetof(struct stream,
-                                                        transfer));
+    /* The transfer is initialised by kpy_exchange_open; the rest here. */
+    memset(&self->lane, 0, sizeof(*self) - offsetof(struct stream, lane));
     self->client = (struct client *)Py_NewRef(client);
     self->chunk_class = Py_NewRef(request->chunk_class);
     self->completion_class = Py_NewRef(request->result_class);
