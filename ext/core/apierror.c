@@ -355,55 +355,57 @@ struct error_keys {
     const cJSON *code;
 };
 
-/* One pass over the members: is_error runs on every event of a stream. */
+/* One pass over the members: is_error runs on every event of a stream.
+ * The first two bytes pick the candidate, so a chat chunk's keys (id,
+ * object, created, model, choices) cost one strcmp in all. */
 static void
 read_error_keys(const cJSON *root, struct error_keys *k)
 {
     memset(k, 0, sizeof(*k));
     for (const cJSON *c = root->child; c != NULL; c = c->next) {
         const char *s = c->string;
-        if (s == NULL) {
+        const cJSON **slot = NULL;
+        const char *name = NULL;
+        if (s == NULL || s[0] == '\0') {
             continue;
         }
-        switch (s[0]) {
-        case 'e':
-            if (strcmp(s, "error") == 0) {
-                k->error = c;
-            }
-            else if (strcmp(s, "errors") == 0) {
+        switch (s[0] * 256 + s[1]) {
+        case 'e' * 256 + 'r':
+            if (strcmp(s, "errors") == 0) {
                 k->errors = c;
             }
+            slot = &k->error;
+            name = "error";
             break;
-        case 's':
-            if (strcmp(s, "success") == 0) {
-                k->success = c;
-            }
+        case 's' * 256 + 'u':
+            slot = &k->success;
+            name = "success";
             break;
-        case 'c':
-            if (strcmp(s, "choices") == 0) {
-                k->choices = c;
-            }
-            else if (strcmp(s, "code") == 0) {
-                k->code = c;
-            }
+        case 'c' * 256 + 'h':
+            slot = &k->choices;
+            name = "choices";
             break;
-        case 'd':
-            if (strcmp(s, "detail") == 0) {
-                k->detail = c;
-            }
+        case 'c' * 256 + 'o':
+            slot = &k->code;
+            name = "code";
             break;
-        case 'm':
-            if (strcmp(s, "message") == 0) {
-                k->message = c;
-            }
+        case 'd' * 256 + 'e':
+            slot = &k->detail;
+            name = "detail";
             break;
-        case 't':
-            if (strcmp(s, "type") == 0) {
-                k->type = c;
-            }
+        case 'm' * 256 + 'e':
+            slot = &k->message;
+            name = "message";
+            break;
+        case 't' * 256 + 'y':
+            slot = &k->type;
+            name = "type";
             break;
         default:
             break;
+        }
+        if (slot != NULL && strcmp(s, name) == 0) {
+            *slot = c;
         }
     }
 }

@@ -13,6 +13,15 @@
 
 /* ---- readers ---- */
 
+/* child's key is name; the first bytes are compared inline, since most
+ * keys differ there and a call to strcmp costs more than the test. */
+static int
+key_is(const cJSON *child, const char *name)
+{
+    const char *key = child->string;
+    return key != NULL && key[0] == name[0] && strcmp(key, name) == 0;
+}
+
 const cJSON *
 kimi_json_member(const cJSON *obj, const char *name)
 {
@@ -28,7 +37,7 @@ kimi_json_member(const cJSON *obj, const char *name)
      * read most (choices, delta, content) sit at the end of a chunk. */
     if (tail != NULL && tail->next == NULL) {
         for (const cJSON *child = tail;; child = child->prev) {
-            if (child->string != NULL && strcmp(child->string, name) == 0) {
+            if (key_is(child, name)) {
                 return child;
             }
             if (child == head) {
@@ -37,7 +46,7 @@ kimi_json_member(const cJSON *obj, const char *name)
         }
     }
     for (const cJSON *child = head; child != NULL; child = child->next) {
-        if (child->string != NULL && strcmp(child->string, name) == 0) {
+        if (key_is(child, name)) {
             found = child;
         }
     }

@@ -11,6 +11,28 @@
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_result;
 
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static volatile unsigned long fork_generation;
+
+static void
+on_fork_child(void)
+{
+    fork_generation++;
+}
+
+static void
+fork_watch_once(void)
+{
+    pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+unsigned long
+kimi_pool_fork_generation(void)
+{
+    pthread_once(&fork_once, fork_watch_once);
+    return fork_generation;
+}
+
 static void
 global_init_once(void)
 {
@@ -20,6 +42,7 @@ global_init_once(void)
 enum kimi_status
 kimi_pool_global_init(struct kimi_error *err)
 {
+    (void)kimi_pool_fork_generation();     /* watch forks from now on */
     pthread_once(&global_once, global_init_once);
     if (global_result != CURLE_OK) {
         return kimi_error_set(err, KIMI_ECONNECT, "curl_global_init: %s",

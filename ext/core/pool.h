@@ -53,6 +53,12 @@ struct kimi_pool {
     int initialized;
 };
 
+/* How many fork()s separate this process from the one that loaded the
+ * core: a pthread_atfork child handler counts them, so a transfer can tell
+ * it was inherited without a getpid() system call per step.  The first
+ * call registers the handler. */
+unsigned long kimi_pool_fork_generation(void);
+
 /* curl_global_init, once per process; safe to call repeatedly. */
 KIMI_MUST_CHECK enum kimi_status kimi_pool_global_init(struct kimi_error *err);
 

@@ -15,6 +15,7 @@
 
 #include "events.h"
 #include "headers.h"
+#include "pool.h"
 #include "redact.h"
 
 /* Request bodies above this are watched for upload progress. */
@@ -381,6 +382,7 @@ kimi_transfer_start(struct kimi_transfer *t, CURL *easy, CURLSH *share,
     memset(t, 0, sizeof(*t));
     t->easy = easy;
     t->pid = getpid();
+    t->generation = kimi_pool_fork_generation();
     t->stream = req->stream;
     t->max_body = req->max_body ? req->max_body : KIMI_MAX_BODY_DEFAULT;
     t->timeouts = req->timeouts;
@@ -458,7 +460,9 @@ enum kimi_status
 kimi_transfer_check_owner(const struct kimi_transfer *t,
                           struct kimi_error *err)
 {
-    if (t->pid == getpid()) {
+    /* The fork count, not getpid(): this runs for every step, and a
+     * process that forked since the transfer started differs there. */
+    if (t->generation == kimi_pool_fork_generation()) {
         return KIMI_OK;
     }
     return kimi_error_set(err, KIMI_EFORKED,

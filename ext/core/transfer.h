@@ -79,6 +79,7 @@ struct kimi_transfer {
     CURL *easy;                     /* borrowed */
     CURLM *multi;                   /* borrowed; NULL until attached */
     pid_t pid;                      /* process that started it */
+    unsigned long generation;       /* its kimi_pool_fork_generation() */
     struct curl_slist *headers;
     struct kimi_buf request_body;
     struct kimi_buf no_proxy;       /* the user's no_proxy plus loopback */
