@@ -182,9 +182,11 @@ on_write(char *bytes, size_t size, size_t nmemb, void *userdata)
         return n;       /* whatever follows [DONE] is ignored */
     }
     if (t->stream && t->event_stream && is_success(t->status)) {
-        /* Backpressure: while parsed events wait for the consumer, these
-         * bytes stay with libcurl (delivered again on resume). */
-        if (t->queue.len > 0) {
+        /* Backpressure: once KIMI_QUEUE_HIGH bytes of events wait for
+         * the consumer, these bytes stay with libcurl (delivered again on
+         * resume).  Below it they are queued: pausing for every waiting
+         * event would have libcurl copy each read aside and back. */
+        if (t->queue.len > 0 && t->queue.bytes.len >= KIMI_QUEUE_HIGH) {
             t->paused = 1;
             return CURL_WRITEFUNC_PAUSE;
         }

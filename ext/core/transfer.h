@@ -31,6 +31,9 @@
 #define KIMI_MAX_BODY_DEFAULT ((size_t)64 * 1024 * 1024)
 #define KIMI_MAX_ERROR_BODY ((size_t)1024 * 1024)
 #define KIMI_MAX_HEADERS ((size_t)64 * 1024)
+/* Queued event bytes at which a stream pauses its transfer; the queue
+ * holds at most this plus one read (and the event being parsed). */
+#define KIMI_QUEUE_HIGH ((size_t)64 * 1024)
 
 /* Each limit in milliseconds; 0 means none. */
 struct kimi_timeouts {

@@ -1766,12 +1766,24 @@ test_two_streams_share_one_multi_handle(void)
     CURL *second = NULL;
     struct kimi_error err = {0};
 
+    /* a's first read queues more than KIMI_QUEUE_HIGH: two events with a
+     * 40 KB pad each, so its next read must wait. */
+    static char pad[40000];
+    static char two[2 * sizeof(pad) + 64];
+    memset(pad, 'p', sizeof(pad) - 1);
+    int two_len = snprintf(two, sizeof(two),
+                           "data: {\"n\":1,\"pad\":\"%s\"}\n\n"
+                           "data: {\"n\":2,\"pad\":\"%s\"}\n\n", pad, pad);
     srv_begin();
     for (int i = 0; i < 2; i++) {
         struct srv_reply *r = srv_reply(SRV_KEEP);
         srv_text(r, 0, stream_head);
-        srv_chunk_text(r, 0, i == 0 ? "data: {\"n\":1}\n\ndata: {\"n\":2}\n\n"
-                                    : "data: {\"n\":1}\n\n");
+        if (i == 0) {
+            srv_chunk(r, 0, two, (size_t)two_len);
+        }
+        else {
+            srv_chunk_text(r, 0, "data: {\"n\":1}\n\n");
+        }
         srv_chunk_text(r, 5, i == 0 ? "data: {\"n\":3}\n\ndata: [DONE]\n\n"
                                     : "data: {\"n\":2}\n\ndata: [DONE]\n\n");
         srv_text(r, 0, last_chunk);
@@ -1818,8 +1830,8 @@ test_two_streams_share_one_multi_handle(void)
     }
     CHECK(done_a && done_b);
     CHECK(got_a == 3 && got_b == 2);
-    /* a's second event waited while b was driven: a paused, and resumed
-     * on its own when it was read. */
+    /* a's events waited while b was driven, over KIMI_QUEUE_HIGH: a
+     * paused, and resumed on its own when they were read. */
     CHECK(saw_pause);
     kimi_transfer_free(&a.t);
     kimi_transfer_free(&b.t);
