@@ -4,7 +4,6 @@
  */
 #include "pool.h"
 
-#include <unistd.h>
 
 #include "alloc.h"
 
@@ -85,7 +84,7 @@ kimi_pool_init(struct kimi_pool *pool, size_t max_idle,
     pool->idle = NULL;
     pool->n_idle = 0;
     pool->max_idle = max_idle;
-    pool->pid = getpid();
+    pool->generation = kimi_pool_fork_generation();
     pool->share = curl_share_init();
     if (pool->share == NULL) {
         pthread_mutex_destroy(&pool->lock);
@@ -154,7 +153,7 @@ lane_new(struct kimi_lane **out, struct kimi_error *err)
     if (lane == NULL) {
         return kimi_error_set(err, KIMI_ENOMEM, "new lane: out of memory");
     }
-    lane->pid = getpid();
+    lane->generation = kimi_pool_fork_generation();
     lane->multi = curl_multi_init();
     if (lane->multi == NULL
         || kimi_lane_easy(lane, 0, &lane->easy, err) != KIMI_OK) {
@@ -174,15 +173,15 @@ lane_new(struct kimi_lane **out, struct kimi_error *err)
 static void
 forget_parent_lanes(struct kimi_pool *pool)
 {
-    pid_t now = getpid();
-    if (pool->pid == now) {
+    unsigned long now = kimi_pool_fork_generation();
+    if (pool->generation == now) {
         return;
     }
     pthread_mutex_init(&pool->lock, NULL);
     pool->idle = NULL;
     pool->n_idle = 0;
     pool->share = NULL;
-    pool->pid = now;
+    pool->generation = now;
 }
 
 enum kimi_status
@@ -212,7 +211,7 @@ kimi_pool_checkin(struct kimi_pool *pool, struct kimi_lane *lane)
     if (lane == NULL) {
         return;
     }
-    if (lane->pid != getpid()) {
+    if (lane->generation != kimi_pool_fork_generation()) {
         return;     /* a parent's lane in a forked child: leave it alone */
     }
     forget_parent_lanes(pool);

@@ -18,7 +18,6 @@
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stddef.h>
-#include <sys/types.h>
 
 #include "error.h"
 
@@ -30,7 +29,8 @@ struct kimi_lane {
     CURL **extra;               /* every easy handle, made on demand */
     size_t n_easy;
     size_t cap_easy;
-    pid_t pid;                  /* process that created the lane */
+    unsigned long generation;   /* kimi_pool_fork_generation() of the
+                                   process that created the lane */
     struct kimi_lane *next;     /* idle list link */
 };
 
@@ -47,7 +47,7 @@ struct kimi_pool {
     struct kimi_lane *idle;
     size_t n_idle;
     size_t max_idle;            /* lanes kept for reuse; more are freed */
-    pid_t pid;
+    unsigned long generation;   /* of the process the idle list is for */
     CURLSH *share;
     pthread_mutex_t share_locks[KIMI_SHARE_LOCKS];
     int initialized;

@@ -383,7 +383,6 @@ kimi_transfer_start(struct kimi_transfer *t, CURL *easy, CURLSH *share,
 {
     memset(t, 0, sizeof(*t));
     t->easy = easy;
-    t->pid = getpid();
     t->generation = kimi_pool_fork_generation();
     t->stream = req->stream;
     t->max_body = req->max_body ? req->max_body : KIMI_MAX_BODY_DEFAULT;
@@ -468,10 +467,10 @@ kimi_transfer_check_owner(const struct kimi_transfer *t,
         return KIMI_OK;
     }
     return kimi_error_set(err, KIMI_EFORKED,
-                          "transfer: opened in process %ld and read in "
-                          "process %ld after fork(); the connection is the "
+                          "transfer: opened before fork() and read in the "
+                          "child (process %ld); the connection is the "
                           "parent's, open a new request in the child",
-                          (long)t->pid, (long)getpid());
+                          (long)getpid());
 }
 
 /* ---- deadlines -------------------------------------------------------- */
@@ -742,7 +741,7 @@ kimi_transfer_detach(struct kimi_transfer *t)
 {
     /* In a forked child the handles are the parent's: removing the easy
      * handle would close (and, over TLS, shut down) its connection. */
-    if (t->attached && t->pid == getpid()) {
+    if (t->attached && t->generation == kimi_pool_fork_generation()) {
         curl_multi_remove_handle(t->multi, t->easy);
     }
     t->attached = 0;

@@ -10,7 +10,8 @@
  *
  * Ownership: the transfer copies the request; the easy and multi handles
  * are borrowed.  Not thread-safe: one thread at a time per transfer.
- * After fork() only the process that started a transfer may step it;
+ * After fork() only the process that started a transfer may step it
+ * (told apart by the fork count of pool.h, with no system call);
  * elsewhere every step fails with KIMI_EFORKED and nothing of the
  * parent's connection is touched.
  */
@@ -81,8 +82,8 @@ struct kimi_event_queue {
 struct kimi_transfer {
     CURL *easy;                     /* borrowed */
     CURLM *multi;                   /* borrowed; NULL until attached */
-    pid_t pid;                      /* process that started it */
-    unsigned long generation;       /* its kimi_pool_fork_generation() */
+    unsigned long generation;       /* kimi_pool_fork_generation() of the
+                                       process that started it */
     struct curl_slist *headers;
     struct kimi_buf request_body;
     struct kimi_buf no_proxy;       /* the user's no_proxy plus loopback */

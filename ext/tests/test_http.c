@@ -1672,7 +1672,8 @@ child_request(struct kimi_pool *p)
     call_init(&c, "GET", "/v1/child", 0);
     CHECK(kimi_pool_checkout(p, &c.lane, &c.err) == KIMI_OK);
     CHECK(c.lane != NULL && c.lane != parent_lane);
-    CHECK(c.lane != NULL && c.lane->pid == getpid());
+    CHECK(c.lane != NULL
+          && c.lane->generation == kimi_pool_fork_generation());
     CHECK(p->n_idle == 0);
     if (c.lane != NULL) {
         CHECK(kimi_transfer_start(&c.t, c.lane->easy, p->share, &c.req,
