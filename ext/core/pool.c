@@ -117,8 +117,8 @@ lane_free(struct kimi_lane *lane)
 }
 
 enum kimi_status
-kimi_lane_easy(struct kimi_lane *lane, size_t i, CURL **easy,
-               struct kimi_error *err)
+kimi_pool_lane_easy(struct kimi_lane *lane, size_t i, CURL **easy,
+                    struct kimi_error *err)
 {
     if (i >= KIMI_LANE_MAX_EASY) {
         return kimi_error_set(err, KIMI_EINVAL,
@@ -156,7 +156,7 @@ lane_new(struct kimi_lane **out, struct kimi_error *err)
     lane->generation = kimi_pool_fork_generation();
     lane->multi = curl_multi_init();
     if (lane->multi == NULL
-        || kimi_lane_easy(lane, 0, &lane->easy, err) != KIMI_OK) {
+        || kimi_pool_lane_easy(lane, 0, &lane->easy, err) != KIMI_OK) {
         lane_free(lane);
         return kimi_error_set(err, KIMI_ENOMEM, "new lane: libcurl init");
     }

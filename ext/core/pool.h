@@ -36,9 +36,9 @@ struct kimi_lane {
 
 /* The lane's easy handle number i (0 is lane->easy), made on first use:
  * one per transfer that runs on the lane's multi handle at once. */
-KIMI_MUST_CHECK enum kimi_status kimi_lane_easy(struct kimi_lane *lane,
-                                                size_t i, CURL **easy,
-                                                struct kimi_error *err);
+KIMI_MUST_CHECK enum kimi_status
+kimi_pool_lane_easy(struct kimi_lane *lane, size_t i, CURL **easy,
+                    struct kimi_error *err);
 
 #define KIMI_SHARE_LOCKS 4
 

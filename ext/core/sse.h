@@ -3,8 +3,9 @@
  * Follows the WHATWG event-stream rules (LF, CR and CRLF line ends, one
  * leading BOM stripped, ':' comments, "data:" with or without one space,
  * multi-line data, event/id/retry fields; kimi's streams use data and
- * event only, id and retry are kept so the parser is whole).  Input may be split at any byte,
- * including inside a CRLF pair or a UTF-8 sequence.  Each value byte is
+ * event only, id and retry are kept so the parser is whole).  Input may
+ * be split at any byte, including inside a CRLF pair or a UTF-8
+ * sequence.  Each value byte is
  * copied once, straight from the input into the field it belongs to; no
  * byte is scanned again by a later feed, so the cost is linear in the
  * input.  The data of one event is capped (max_event).

@@ -1792,7 +1792,7 @@ test_two_streams_share_one_multi_handle(void)
     call_init(&a, "POST", "/v1/chat/completions", 1);
     call_init(&b, "POST", "/v1/chat/completions", 1);
     CHECK(kimi_pool_checkout(&pool, &lane, &err) == KIMI_OK);
-    CHECK(kimi_lane_easy(lane, 1, &second, &err) == KIMI_OK);
+    CHECK(kimi_pool_lane_easy(lane, 1, &second, &err) == KIMI_OK);
     CHECK(second != NULL && second != lane->easy);
     CHECK(kimi_transfer_start(&a.t, lane->easy, pool.share, &a.req, &a.err)
           == KIMI_OK);
