@@ -532,3 +532,11 @@ def test_an_echoed_key_in_a_trailer_is_neither_a_header_nor_shown():
     exc = info.value
     assert KEY[:8] not in str(exc) + repr(exc.headers) + repr(exc.request_id) + repr(exc.body)
     assert "x-echo" not in exc.headers
+
+
+def test_a_5xx_with_an_oversized_header_block_is_retried_like_any_5xx():
+    count: list[int] = []
+    with RawServer(oversized_headers("503 Service Unavailable", count)) as srv:
+        with pytest.raises(kimi.APIConnectionError, match="header block exceeds"):
+            create(raw_client(srv, max_retries=1))
+    assert len(count) == 2  # no reply was produced, so asking again bills nothing

@@ -47,7 +47,7 @@ fail(struct kimi_transfer *t)
 static void
 fail_rejected(struct kimi_transfer *t)
 {
-    t->failure.rejected = t->status_line >= 200;
+    t->failure.rejected = is_success(t->status_line);
     t->failure.http_status = t->status_line;
     fail(t);
 }
@@ -674,7 +674,7 @@ kimi_transfer_transport_error(const struct kimi_transfer *t,
          * 2xx status line means the reply was produced: no retry. */
         err->curl_code = (int)t->result;
         err->http_status = t->status_line;
-        err->rejected = t->status_line >= 200;
+        err->rejected = is_success(t->status_line);
         return kimi_error_set(err, KIMI_EPROTO,
                               "read the response headers: a response header "
                               "is too large (libcurl: %s)", t->curl_message);
