@@ -29,6 +29,7 @@
 #include "events.h"
 #include "drive.h"
 #include "pool.h"
+#include "sockets.h"
 #include "transfer.h"
 
 #define POLL_MS 100             /* the binding's wait slice */
@@ -1840,6 +1841,169 @@ test_two_streams_share_one_multi_handle(void)
     srv_finish();
 }
 
+/* ---- 18. the socket driver -------------------------------------------- */
+
+#define LOOP_MAX_FDS 8
+
+/* A poll() loop standing in for asyncio: applies the driver's wishes,
+ * waits on the watched sockets or the timer, and reports back. */
+struct loop {
+    struct pollfd fds[LOOP_MAX_FDS];
+    size_t n;
+    int64_t deadline;       /* INT64_MAX: no timer */
+    int soon;               /* a 0 ms timer: act from the loop, not inside */
+    int actions;
+};
+
+static void
+loop_apply(struct loop *l, struct kimi_sockets *s)
+{
+    size_t n = 0;
+    const struct kimi_socket_wish *w = kimi_sockets_take(s, &n);
+    for (size_t i = 0; i < n; i++) {
+        size_t at = 0;
+        while (at < l->n && l->fds[at].fd != w[i].fd) {
+            at++;
+        }
+        if (w[i].removed) {
+            if (at < l->n) {
+                l->fds[at] = l->fds[--l->n];
+            }
+            continue;
+        }
+        if (at == l->n) {
+            CHECK(l->n < LOOP_MAX_FDS);
+            if (l->n == LOOP_MAX_FDS) {
+                continue;
+            }
+            l->n++;
+        }
+        l->fds[at].fd = w[i].fd;
+        l->fds[at].events = (short)((w[i].read ? POLLIN : 0)
+                                    | (w[i].write ? POLLOUT : 0));
+    }
+    long ms = 0;
+    if (kimi_sockets_timer(s, &ms)) {
+        l->deadline = ms < 0 ? INT64_MAX : now_ms() + ms;
+        l->soon = ms == 0;
+    }
+}
+
+/* One turn: wait, then one action per ready socket, or the timer's. */
+static enum kimi_status
+loop_turn(struct loop *l, struct kimi_sockets *s, struct kimi_error *err)
+{
+    int64_t wait = l->soon ? 0 : l->deadline - now_ms();
+    if (wait > 50) {
+        wait = 50;
+    }
+    if (wait < 0) {
+        wait = 0;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        l->fds[i].revents = 0;
+    }
+    int ready = poll(l->fds, (nfds_t)l->n, (int)wait);
+    enum kimi_status st = KIMI_OK;
+    for (size_t i = 0; ready > 0 && i < l->n && st == KIMI_OK; i++) {
+        short r = l->fds[i].revents;
+        int what = ((r & (POLLIN | POLLHUP | POLLERR)) ? KIMI_READABLE : 0)
+                   | ((r & POLLOUT) ? KIMI_WRITABLE : 0);
+        if (what != 0) {
+            l->actions++;
+            st = kimi_sockets_action(s, l->fds[i].fd, what, err);
+        }
+    }
+    if (st == KIMI_OK && (l->soon || now_ms() >= l->deadline)) {
+        l->soon = 0;
+        l->deadline = INT64_MAX;
+        l->actions++;
+        st = kimi_sockets_action(s, KIMI_TIMER, 0, err);
+    }
+    loop_apply(l, s);
+    return st;
+}
+
+/* A stream driven only through libcurl's socket interface: every event
+ * arrives in order, then [DONE], and no socket stays watched after. */
+static void
+test_socket_driver_streams_through_an_event_loop(void)
+{
+    struct call c;
+    struct kimi_lane *lane = NULL;
+    struct kimi_sockets s;
+    struct kimi_error err = {0};
+    struct loop l = {.n = 0, .deadline = INT64_MAX};
+
+    srv_begin();
+    struct srv_reply *r = srv_reply(SRV_KEEP);
+    srv_text(r, 0, stream_head);
+    srv_chunk_text(r, 10, "data: {\"n\":1}\n\n");
+    srv_chunk_text(r, 10, "data: {\"n\":2}\n\ndata: {\"n\":3}\n\n");
+    srv_chunk_text(r, 10, "data: [DONE]\n\n");
+    srv_text(r, 0, last_chunk);
+
+    call_init(&c, "POST", "/v1/chat/completions", 1);
+    CHECK(kimi_pool_checkout(&pool, &lane, &err) == KIMI_OK);
+    CHECK(kimi_sockets_init(&s, lane->multi, &err) == KIMI_OK);
+    CHECK(kimi_transfer_start(&c.t, lane->easy, pool.share, &c.req, &c.err)
+          == KIMI_OK);
+    CHECK(kimi_transfer_attach(&c.t, lane->multi, &c.err) == KIMI_OK);
+    loop_apply(&l, &s);
+    CHECK(l.soon || l.deadline != INT64_MAX);   /* libcurl asked to start */
+
+    int got = 0;
+    int done = 0;
+    int64_t end = now_ms() + WAIT_LIMIT_MS;
+    while (!done && now_ms() < end) {
+        enum kimi_status st = loop_turn(&l, &s, &err);
+        CHECK(st == KIMI_OK);
+        if (st != KIMI_OK) {
+            break;
+        }
+        for (;;) {
+            cJSON *event = NULL;
+            st = kimi_events_next(&c.t, &event, &c.err);
+            if (st == KIMI_OK) {
+                const cJSON *n = cJSON_GetObjectItemCaseSensitive(event, "n");
+                CHECK(cJSON_IsNumber(n) && n->valueint == got + 1);
+                got++;
+                cJSON_Delete(event);
+                continue;
+            }
+            if (st == KIMI_DONE) {
+                done = 1;
+            }
+            else if (st != KIMI_AGAIN) {
+                report("events", st, &c);
+                done = -1;
+            }
+            break;
+        }
+    }
+    CHECK(done == 1);
+    CHECK(got == 3);
+    CHECK(c.t.status == 200);
+    CHECK(l.actions >= 3);
+    kimi_transfer_free(&c.t);
+    loop_apply(&l, &s);
+    CHECK(l.n == 0);                    /* libcurl let every socket go */
+    kimi_sockets_free(&s);
+    kimi_sockets_free(&s);              /* idempotent */
+    kimi_pool_checkin(&pool, lane);
+    srv_finish();
+
+    /* The lane works with the poll driver again afterwards. */
+    srv_begin();
+    r = srv_reply(SRV_KEEP);
+    srv_whole(r, "200 OK", "application/json", "{\"ok\":1}", 8);
+    call_init(&c, "GET", "/v1/models", 0);
+    CHECK(call_fetch(&c, &pool) == KIMI_OK);
+    CHECK_MEM(c.t.body.data, c.t.body.len, "{\"ok\":1}", 8);
+    call_end(&c, &pool);
+    srv_finish();
+}
+
 int
 main(void)
 {
@@ -1876,6 +2040,7 @@ main(void)
     test_comments_crlf_and_bare_data_work_and_after_done_is_ignored();
     test_free_is_idempotent_and_safe_on_zeroed_structs();
     test_two_streams_share_one_multi_handle();
+    test_socket_driver_streams_through_an_event_loop();
     test_forked_child_uses_its_own_lane_and_parent_lane_survives();
 
     kimi_pool_free(&pool);
