@@ -29,6 +29,7 @@
 #include "events.h"
 #include "drive.h"
 #include "pool.h"
+#include "run.h"
 #include "sockets.h"
 #include "transfer.h"
 
@@ -2004,6 +2005,89 @@ test_socket_driver_streams_through_an_event_loop(void)
     srv_finish();
 }
 
+/* ---- 19. the run driver ----------------------------------------------- */
+
+#define RUN_N 6
+
+/* Six requests on one multi handle, stepped by kimi_run_step until each
+ * is over: every body arrives whole on its own transfer. */
+static void
+test_run_driver_steps_many_transfers_on_one_multi_handle(void)
+{
+    static const char body[] = "{\"ok\":true}";
+    struct call c[RUN_N];
+    struct kimi_transfer *ts[RUN_N];
+    struct kimi_lane *lane = NULL;
+    struct kimi_error err = {0};
+
+    srv_begin();
+    for (int i = 0; i < RUN_N; i++) {
+        struct srv_reply *r = srv_reply(SRV_KEEP);
+        srv_whole(r, "200 OK", "application/json", body, strlen(body));
+    }
+    CHECK(kimi_pool_checkout(&pool, &lane, &err) == KIMI_OK);
+    for (int i = 0; i < RUN_N; i++) {
+        CURL *easy = NULL;
+        call_init(&c[i], "GET", "/v1/models", 0);
+        CHECK(kimi_pool_lane_easy(lane, (size_t)i, &easy, &err) == KIMI_OK);
+        CHECK(kimi_transfer_start(&c[i].t, easy, pool.share, &c[i].req,
+                                  &c[i].err) == KIMI_OK);
+        CHECK(kimi_transfer_attach(&c[i].t, lane->multi, &c[i].err)
+              == KIMI_OK);
+        ts[i] = &c[i].t;
+    }
+    size_t left = RUN_N;
+    int steps = 0;
+    int64_t end = now_ms() + WAIT_LIMIT_MS;
+    while (left > 0 && now_ms() < end) {
+        enum kimi_status st = kimi_run_step(lane->multi, ts, left, POLL_MS,
+                                            &err);
+        CHECK(st == KIMI_OK || st == KIMI_AGAIN);
+        steps++;
+        /* Take what is over, as a map would, and keep stepping the rest. */
+        for (size_t i = 0; i < left;) {
+            if (!kimi_run_over(ts[i])) {
+                i++;
+                continue;
+            }
+            struct kimi_error state;
+            CHECK(kimi_transfer_body_state(ts[i], &state) == KIMI_OK);
+            CHECK(ts[i]->status == 200);
+            CHECK_MEM(ts[i]->body.data, ts[i]->body.len, body, strlen(body));
+            kimi_transfer_detach(ts[i]);
+            ts[i] = ts[--left];
+        }
+    }
+    CHECK(left == 0);
+    CHECK(steps >= 1);
+    for (int i = 0; i < RUN_N; i++) {
+        kimi_transfer_free(&c[i].t);
+    }
+    kimi_pool_checkin(&pool, lane);
+    srv_finish();
+
+    /* A silent server: the step returns the transfer over, failed with its
+     * read timeout, instead of waiting on. */
+    srv_begin();
+    srv_reply(SRV_STALL);
+    call_init(&c[0], "GET", "/v1/models", 0);
+    c[0].req.timeouts.read_ms = 300;
+    CHECK(call_start(&c[0], &pool) == KIMI_OK);
+    ts[0] = &c[0].t;
+    int64_t start = now_ms();
+    enum kimi_status st = KIMI_AGAIN;
+    while (st == KIMI_AGAIN && now_ms() < start + WAIT_LIMIT_MS) {
+        st = kimi_run_step(c[0].lane->multi, ts, 1, POLL_MS, &err);
+    }
+    CHECK(st == KIMI_OK);
+    CHECK(now_ms() - start >= 250);
+    struct kimi_error state;
+    CHECK(kimi_transfer_body_state(ts[0], &state) == KIMI_ETIMEOUT);
+    CHECK(state.limit != NULL && strcmp(state.limit, "read") == 0);
+    call_end(&c[0], &pool);
+    srv_finish();
+}
+
 int
 main(void)
 {
@@ -2041,6 +2125,7 @@ main(void)
     test_free_is_idempotent_and_safe_on_zeroed_structs();
     test_two_streams_share_one_multi_handle();
     test_socket_driver_streams_through_an_event_loop();
+    test_run_driver_steps_many_transfers_on_one_multi_handle();
     test_forked_child_uses_its_own_lane_and_parent_lane_survives();
 
     kimi_pool_free(&pool);
