@@ -152,16 +152,16 @@ class BaseClient:
         if not isinstance(allow_http, bool):
             raise TypeError("Kimi: allow_http must be a bool")
         self.base_url = check_base_url(url, allow_http)
-        self.timeout = as_timeout(timeout)
+        self.timeout = timeout
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError("Kimi: max_retries must be an int >= 0")
         self.max_retries = max_retries
-        self.default_headers = check_headers(default_headers)
-        self.allow_http = allow_http
-        self.verify = verify
-        self.cert = cert
-        self._tls = tls_options(verify, cert)
         self._header_cache: dict[tuple[str, bool], tuple[str, ...]] = {}
+        self.default_headers = default_headers
+        self.allow_http = allow_http
+        self._verify = verify
+        self._cert = cert
+        self._tls = tls_options(verify, cert)
         self.max_event_bytes = check_limit("max_event_bytes", max_event_bytes)
         self.max_body_bytes = check_limit("max_body_bytes", max_body_bytes)
         self.__api_key = key
@@ -174,6 +174,47 @@ class BaseClient:
     @property
     def api_key(self) -> str:
         return self.__api_key
+
+    # Settings that requests are shaped from once: setting one checks it and
+    # drops what was made from the old value.
+
+    @property
+    def timeout(self) -> Timeout:
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, value: TimeoutTypes) -> None:
+        self._timeout = as_timeout(value)
+
+    @property
+    def default_headers(self) -> Mapping[str, str | None]:
+        """Read-only: set a new mapping (or use with_options) to change it."""
+        return self._default_headers
+
+    @default_headers.setter
+    def default_headers(self, value: Mapping[str, str | None] | None) -> None:
+        from types import MappingProxyType
+
+        self._default_headers = MappingProxyType(check_headers(value))
+        self._header_cache.clear()
+
+    @property
+    def verify(self) -> bool | str:
+        return self._verify
+
+    @verify.setter
+    def verify(self, value: bool | str) -> None:
+        self._tls = tls_options(value, self._cert)
+        self._verify = value
+
+    @property
+    def cert(self) -> str | tuple[str, str] | None:
+        return self._cert
+
+    @cert.setter
+    def cert(self, value: str | tuple[str, str] | None) -> None:
+        self._tls = tls_options(self._verify, value)
+        self._cert = value
 
     def _config(self) -> dict[str, Any]:
         return {
@@ -255,7 +296,7 @@ class BaseClient:
             except (TypeError, ValueError) as exc:
                 raise TypeError(f"{path}: request body is not JSON-serialisable: {exc}") from None
         accept = "text/event-stream" if stream else "application/json"
-        limits = self.timeout if timeout is None else as_timeout(timeout)
+        limits = self._timeout if timeout is None else as_timeout(timeout)
         connect, read, event, _total = limits._resolved
         # Positional, in the order of _core.Request's signature: this runs for
         # every call, and keyword parsing costs more than the rest of it.

@@ -413,3 +413,17 @@ def test_cli_ctrl_c_during_a_stalled_stream_exits_130(server):
             child.communicate()
     assert child.returncode == 130
     assert b"interrupted" in err
+
+
+def test_settings_changed_on_a_client_are_checked_and_used(client, server):
+    client.timeout = 30
+    assert client.timeout == kimi.Timeout(30.0)
+    client.default_headers = {"X-Late": "yes"}
+    create(client)
+    assert server.requests[-1].headers.get("x-late") == "yes"
+    with pytest.raises(TypeError):
+        client.default_headers["X-Other"] = "no"  # read-only: set a new mapping
+    with pytest.raises(ValueError):
+        client.timeout = -1
+    with pytest.raises(ValueError):
+        client.default_headers = {"bad name": "v"}
