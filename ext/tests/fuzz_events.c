@@ -32,23 +32,6 @@ check_no_secret(const char *text)
     require(!shows_secret_run(text, strlen(text), SECRET, strlen(SECRET)));
 }
 
-static void
-stream_init(struct kimi_transfer *t)
-{
-    struct kimi_error err;
-    memset(t, 0, sizeof(*t));
-    t->stream = 1;
-    t->event_stream = 1;
-    t->status = 200;
-    t->max_body = 4096;
-    kimi_buf_init(&t->secret, 0);
-    kimi_buf_init(&t->response_headers, 0);
-    kimi_buf_init(&t->body, 0);
-    kimi_events_init(t, 2048);
-    require(kimi_buf_append(&t->secret, SECRET, strlen(SECRET), &err)
-            == KIMI_OK);
-}
-
 /* Take every event ready; 1 once the stream reported its end. */
 static int
 drain(struct kimi_transfer *t, int *ended)
@@ -100,7 +83,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(body + splice + strlen(SECRET), data + 2 + splice,
            size - 2 - splice);
 
-    stream_init(&t);
+    require(stream_transfer_init(&t, SECRET, 4096, 2048));
     for (size_t at = 0; at < body_len && !ended; at += piece) {
         size_t n = body_len - at < piece ? body_len - at : piece;
         if (!t.done && !t.failed) {

@@ -10,8 +10,10 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "events.h"
 #include "redact.h"
 #include "text.h"
+#include "transfer.h"
 
 /* cJSON's own allocations then take part in failure injection. */
 static inline void
@@ -61,6 +63,27 @@ is_clean_field(const char *field, size_t size)
         }
     }
     return 1;
+}
+
+/* A transfer as its write callback sees a 2xx event stream, with secret
+ * to redact, no socket behind it.  Returns 0 when the secret could not be
+ * kept.  Free it with kimi_transfer_free. */
+static inline int
+stream_transfer_init(struct kimi_transfer *t, const char *secret,
+                     size_t max_body, size_t max_event)
+{
+    struct kimi_error err;
+    memset(t, 0, sizeof(*t));
+    t->stream = 1;
+    t->event_stream = 1;
+    t->status = 200;
+    t->max_body = max_body;
+    kimi_buf_init(&t->secret, 0);
+    kimi_buf_init(&t->response_headers, 0);
+    kimi_buf_init(&t->body, 0);
+    kimi_events_init(t, max_event);
+    return kimi_buf_append(&t->secret, secret, strlen(secret), &err)
+           == KIMI_OK;
 }
 
 #endif

@@ -9,25 +9,15 @@
 #include "alloc.h"
 #include "check.h"
 #include "events.h"
+#include "shared.h"
 #include "transfer.h"
 
 #define SECRET "sk-test-secret-key"
 
-/* A transfer as the write callback sees a 2xx event stream. */
 static void
 stream_init(struct kimi_transfer *t)
 {
-    struct kimi_error err;
-    memset(t, 0, sizeof(*t));
-    t->stream = 1;
-    t->event_stream = 1;
-    t->status = 200;
-    kimi_buf_init(&t->secret, 0);
-    kimi_buf_init(&t->response_headers, 0);
-    kimi_buf_init(&t->body, 0);
-    kimi_events_init(t, 0);
-    CHECK(kimi_buf_append(&t->secret, SECRET, strlen(SECRET), &err)
-          == KIMI_OK);
+    CHECK(stream_transfer_init(t, SECRET, 0, 0));
 }
 
 static void
