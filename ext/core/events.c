@@ -136,12 +136,10 @@ server_error(struct kimi_transfer *t, const char *raw, size_t len,
         text = clean.data;
         len = clean.len;
     }
-    if (kimi_json_parse(text, len, &json, &ignored) == KIMI_OK) {
-        kimi_apierror_from_json(&t->api_error, json, text, len);
+    if (kimi_json_parse(text, len, &json, &ignored) != KIMI_OK) {
+        json = NULL;    /* not JSON: the raw text is the message */
     }
-    else {
-        kimi_apierror_parse(&t->api_error, text, len);
-    }
+    kimi_apierror_from_json(&t->api_error, json, text, len);
     kimi_buf_free(&clean);
     kimi_apierror_request_id_from_headers(&t->api_error,
                                           t->response_headers.data,

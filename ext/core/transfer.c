@@ -9,14 +9,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "events.h"
 #include "headers.h"
+#include "json.h"
 #include "pool.h"
 #include "redact.h"
+#include "text.h"
 
 /* Request bodies above this are watched for upload progress. */
 #define KIMI_PROGRESS_BODY ((size_t)64 * 1024)
@@ -58,7 +59,7 @@ static int
 starts_with_nocase(const char *s, size_t n, const char *prefix)
 {
     size_t k = strlen(prefix);
-    return n >= k && strncasecmp(s, prefix, k) == 0;
+    return n >= k && kimi_text_equal_nocase(s, k, prefix, k);
 }
 
 /* Every Content-Type must say text/event-stream: a repeated, conflicting
@@ -731,7 +732,17 @@ kimi_transfer_read_error(struct kimi_transfer *t, struct kimi_api_error *out)
         kimi_buf_clear(&t->body);   /* never show what could not be
                                        redacted */
     }
-    kimi_apierror_parse(out, t->body.data, t->body.len);
+    /* Parsed once: the tree stays in t->server_error for the exception's
+     * body.  Not JSON (or too deep): the raw text is the message. */
+    cJSON *json = NULL;
+    if (t->body.len == 0
+        || kimi_json_parse(t->body.data, t->body.len, &json, &ignored)
+               != KIMI_OK) {
+        json = NULL;
+    }
+    kimi_apierror_from_json(out, json, t->body.data, t->body.len);
+    cJSON_Delete(t->server_error);
+    t->server_error = json;
     kimi_apierror_request_id_from_headers(out, t->response_headers.data,
                                           t->response_headers.len);
 }

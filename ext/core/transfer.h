@@ -203,7 +203,8 @@ int kimi_transfer_header(const struct kimi_transfer *t, const char *name,
 
 /* Read a finished non-2xx response: the echoed key is redacted from the
  * body, then the error is read from it (any shape) and the request id
- * from the body or the headers. */
+ * from the body or the headers.  A JSON body's tree is left in
+ * t->server_error. */
 void kimi_transfer_read_error(struct kimi_transfer *t,
                               struct kimi_api_error *out);
 

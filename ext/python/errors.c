@@ -11,7 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "json.h"
 #include "retry.h"
 
 /* The most specific class for a core failure. */
@@ -234,22 +233,17 @@ kimi_set_api_fields(PyObject *exc, const struct kimi_api_error *api)
     return rc;
 }
 
-/* The body as exc.body: JSON as plain dicts and lists (or its text when
- * too deep for that), other text as str, nothing as None. */
+/* The body as exc.body: JSON (the tree kimi_transfer_read_error kept)
+ * as plain dicts and lists, or its text when too deep for that; other
+ * text as str; nothing as None. */
 static PyObject *
 error_body(struct module_state *st, const struct kimi_transfer *t)
 {
-    cJSON *json = NULL;
-    struct kimi_error ignored;
-
+    if (t->server_error != NULL) {
+        return kimi_convert_or_text(st, t->server_error);
+    }
     if (t->body.len == 0) {
         Py_RETURN_NONE;
-    }
-    if (kimi_json_parse(t->body.data, t->body.len, &json, &ignored)
-        == KIMI_OK) {
-        PyObject *body = kimi_convert_or_text(st, json);
-        cJSON_Delete(json);
-        return body;
     }
     return PyUnicode_DecodeUTF8(t->body.data, (Py_ssize_t)t->body.len,
                                 "replace");
