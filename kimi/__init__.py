@@ -23,6 +23,7 @@ else:
     _core_failure = None
     from ._base_client import Timeout
     from ._client import DEFAULT_BASE_URL, Kimi
+    from ._limits import Limits, LimitsState
     from ._exceptions import (
         APIConnectionError,
         APIResponseValidationError,
@@ -33,6 +34,7 @@ else:
         CertificateError,
         InternalServerError,
         KimiError,
+        LimitExceededError,
         NotFoundError,
         PermissionDeniedError,
         RateLimitError,
@@ -59,6 +61,8 @@ __all__ = [
     "Kimi",
     "Stream",
     "Timeout",
+    "Limits",
+    "LimitsState",
     "DEFAULT_BASE_URL",
     "KimiError",
     "APIConnectionError",
@@ -73,6 +77,7 @@ __all__ = [
     "RateLimitError",
     "InternalServerError",
     "StreamError",
+    "LimitExceededError",
     "KimiObject",
     "ChatCompletion",
     "ChatCompletionChunk",

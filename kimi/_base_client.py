@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     TimeoutTypes = Union[float, int, "Timeout"]
 
 from . import _core
-from ._exceptions import KimiError
+from ._exceptions import KimiError, RateLimitError
+from ._limits import Limits, LimitsState, completion_budget
 from ._version import __version__
 
 __all__ = ["BaseClient", "Timeout", "DEFAULT_BASE_URL", "DEFAULT_TIMEOUT"]
@@ -139,6 +140,7 @@ class BaseClient:
         cert: str | tuple[str, str] | None = None,
         max_event_bytes: int | None = None,
         max_body_bytes: int | None = None,
+        limits: Limits | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("MOONSHOT_API_KEY")
         if not key:
@@ -164,6 +166,14 @@ class BaseClient:
         self._tls = tls_options(verify, cert)
         self.max_event_bytes = check_limit("max_event_bytes", max_event_bytes)
         self.max_body_bytes = check_limit("max_body_bytes", max_body_bytes)
+        if limits is None:
+            limits = Limits()
+        if not isinstance(limits, Limits):
+            raise TypeError(f"Kimi: limits must be a kimi.Limits or None, got {limits!r}")
+        self._limits = limits
+        # One per client, kept across close(): every call, map and task of the
+        # client is admitted by it, and a rate-limit 429 pauses them all.
+        self._limiter = _core.Limiter(*(v or 0 for v in limits._state()))
         self.__api_key = key
         self._core_client: Any = None
         self._bind_resources()
@@ -216,6 +226,11 @@ class BaseClient:
         self._tls = tls_options(self._verify, value)
         self._cert = value
 
+    @property
+    def limits(self) -> LimitsState:
+        """A snapshot of the client's limits and what they count right now."""
+        return LimitsState(self._limits, self._limiter.snapshot())
+
     def _config(self) -> dict[str, Any]:
         return {
             "api_key": self.__api_key,
@@ -228,6 +243,7 @@ class BaseClient:
             "cert": self.cert,
             "max_event_bytes": self.max_event_bytes,
             "max_body_bytes": self.max_body_bytes,
+            "limits": self._limits,
         }
 
     def __getstate__(self) -> dict[str, Any]:
@@ -245,7 +261,11 @@ class BaseClient:
     def _core(self) -> Any:
         core = self._core_client
         if core is None:
-            core = _core.Client(max_event=self.max_event_bytes or 0, max_body=self.max_body_bytes or 0)
+            core = _core.Client(
+                max_event=self.max_event_bytes or 0,
+                max_body=self.max_body_bytes or 0,
+                limiter=self._limiter,
+            )
             self._core_client = core
         return core
 
@@ -314,8 +334,20 @@ class BaseClient:
             self.__api_key,
             result_class,
             chunk_class,
+            completion_budget(body),
         )
         return request, limits
+
+    def _retry_delay(self, exc: Exception, attempt: int) -> float | None:
+        """Seconds before the next attempt after exc, or None to stop.  A 429 that
+        names the account's limits pauses every sender of the client that long,
+        not just this one."""
+        delay = retry_delay(exc, attempt, self.max_retries)
+        if isinstance(exc, RateLimitError) and exc.type in ("rate_limit_reached_error", "engine_overloaded_error"):
+            pause = delay if delay is not None else exc.retry_after
+            if pause:
+                self._limiter.pause(min(pause, 3600.0))
+        return delay
 
 
 _ENCODER: Any = None

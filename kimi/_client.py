@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 import time
 
-from ._base_client import DEFAULT_BASE_URL, BaseClient, retry_delay
+from ._base_client import DEFAULT_BASE_URL, BaseClient
 from ._exceptions import APIConnectionError, APIStatusError, APITimeoutError
 from ._resources import Chat, Models, Users
 
@@ -92,7 +92,7 @@ class Kimi(BaseClient):
             try:
                 return self._core().send(request, left)
             except (APIStatusError, APIConnectionError) as exc:
-                delay = retry_delay(exc, attempt, self.max_retries)
+                delay = self._retry_delay(exc, attempt)
                 if delay is None or (deadline is not None and time.monotonic() + delay >= deadline):
                     raise
             time.sleep(delay)

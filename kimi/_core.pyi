@@ -33,13 +33,24 @@ class Request:
         secret: str | None = None,
         result_class: type | None = None,
         chunk_class: type | None = None,
+        budget: int = 0,
     ) -> None: ...
 
+class Limiter:
+    """One client's account limits (0: none), shared by all its calls."""
+
+    def __init__(self, concurrency: int = 0, rpm: int = 0, tpm: int = 0, tpd: int = 0) -> None: ...
+    def pause(self, seconds: float, /) -> None: ...
+    def waited(self, seconds: float, /) -> None: ...
+    def snapshot(self) -> tuple[int, int, int, int, float, float]: ...
+
 class Client:
-    """Transfer lanes shared by the calls of one kimi.Kimi."""
+    """Transfer lanes shared by the calls of one kimi.Kimi; limiter admits each call."""
 
     idle_lanes: int
-    def __init__(self, max_idle_lanes: int = 8, max_event: int = 0, max_body: int = 0) -> None: ...
+    def __init__(
+        self, max_idle_lanes: int = 8, max_event: int = 0, max_body: int = 0, limiter: Limiter | None = None
+    ) -> None: ...
     def send(self, request: Request, total: float | None = None, /) -> Any: ...
 
 class Stream:

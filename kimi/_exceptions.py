@@ -15,8 +15,10 @@
     │   ├── NotFoundError               404
     │   ├── RateLimitError              429
     │   └── InternalServerError         5xx
-    └── StreamError             a stream broke: cut off before [DONE], a
-                                malformed event, or an error event
+    ├── StreamError             a stream broke: cut off before [DONE], a
+    │                           malformed event, or an error event
+    └── LimitExceededError      the client's own token limits (kimi.Limits)
+                                cannot admit a request: it was not sent
 
 Each carries what helps (status, the server's message, type and code, the
 request or trace id) and never the API key.
@@ -44,6 +46,7 @@ __all__ = [
     "RateLimitError",
     "InternalServerError",
     "StreamError",
+    "LimitExceededError",
 ]
 
 
@@ -180,4 +183,19 @@ class StreamError(KimiError):
     offset: int = 0
 
     def __init__(self, message: str = "stream error") -> None:
+        super().__init__(message)
+
+
+class LimitExceededError(KimiError):
+    """The client's ``kimi.Limits`` cannot admit a request, so it was not sent:
+    its tokens exceed ``tpm`` or ``tpd`` on their own, or the last 24 hours'
+    tokens leave no room for it today.  ``limit`` is ``"tpm"`` or ``"tpd"``,
+    ``tokens`` what the request counts (prompt estimate plus its completion
+    budget), ``retry_after`` the seconds until it would fit, or None for never."""
+
+    limit: str | None = None
+    tokens: int = 0
+    retry_after: float | None = None
+
+    def __init__(self, message: str = "limit exceeded") -> None:
         super().__init__(message)

@@ -120,6 +120,47 @@ longer(int64_t a, int64_t b)
     return a > b ? a : b;
 }
 
+/* Pacing of request starts: a bucket of time credit, filled at one ms a
+ * ms up to a burst's worth, each start spending one interval (60 s / rpm)
+ * of it. */
+static double
+pace_interval_ms(const struct kimi_limiter *l)
+{
+    return (double)MINUTE_MS / (double)l->limits.rpm;
+}
+
+static double
+pace_capacity_ms(const struct kimi_limiter *l)
+{
+    long burst = l->limits.rpm / 6;
+    return (double)(burst > 1 ? burst : 1) * pace_interval_ms(l);
+}
+
+static void
+pace_refill(struct kimi_limiter *l, int64_t now)
+{
+    if (now > l->pace_at_ms) {
+        l->pace_credit_ms += (double)(now - l->pace_at_ms);
+        double cap = pace_capacity_ms(l);
+        if (l->pace_credit_ms > cap) {
+            l->pace_credit_ms = cap;
+        }
+    }
+    l->pace_at_ms = now;
+}
+
+/* How long until the bucket holds one interval of credit. */
+static int64_t
+pace_wait(const struct kimi_limiter *l)
+{
+    double missing = pace_interval_ms(l) - l->pace_credit_ms;
+    if (missing <= 0.0) {
+        return 0;
+    }
+    int64_t ms = (int64_t)missing;
+    return (double)ms < missing ? ms + 1 : ms;
+}
+
 /* How long the request must wait, 0 when it may go now.
  *
  *     paused by a 429:        until the pause ends
@@ -140,6 +181,10 @@ wait_for(struct kimi_limiter *l, long tokens, int64_t now, int *by_day)
     }
     if (lim->concurrency > 0 && l->in_flight >= lim->concurrency) {
         wait = longer(wait, RECHECK_MS);
+    }
+    if (lim->rpm > 0) {
+        pace_refill(l, now);
+        wait = longer(wait, pace_wait(l));
     }
     if (lim->rpm > 0 && l->requests_minute >= lim->rpm) {
         size_t oldest = l->minute_edge + (size_t)(l->requests_minute
@@ -177,6 +222,10 @@ kimi_limiter_init(struct kimi_limiter *l, const struct kimi_limits *limits,
     l->clock = clock != NULL ? clock : monotonic_ms;
     l->clock_ctx = clock_ctx;
     l->next_id = 1;
+    if (limits->rpm > 0) {
+        l->pace_credit_ms = pace_capacity_ms(l);
+        l->pace_at_ms = l->clock(l->clock_ctx);
+    }
     l->initialized = 1;
     return KIMI_OK;
 }
@@ -216,7 +265,6 @@ kimi_limiter_acquire(struct kimi_limiter *l, long tokens,
     }
     else if (wait > 0) {
         *wait_ms = wait;
-        l->waited_ms += wait;
         st = KIMI_AGAIN;
     }
     else {
@@ -225,6 +273,9 @@ kimi_limiter_acquire(struct kimi_limiter *l, long tokens,
             ticket->id = l->next_id++;
             ticket->tokens = tokens;
             l->in_flight++;
+            if (lim->rpm > 0) {
+                l->pace_credit_ms -= pace_interval_ms(l);
+            }
         }
     }
     pthread_mutex_unlock(&l->lock);
@@ -285,6 +336,17 @@ kimi_limiter_pause(struct kimi_limiter *l, int64_t ms)
     if (until > l->paused_until_ms) {
         l->paused_until_ms = until;
     }
+    pthread_mutex_unlock(&l->lock);
+}
+
+void
+kimi_limiter_waited(struct kimi_limiter *l, int64_t ms)
+{
+    if (ms <= 0) {
+        return;
+    }
+    pthread_mutex_lock(&l->lock);
+    l->waited_ms += ms;
     pthread_mutex_unlock(&l->lock);
 }
 

@@ -11,7 +11,11 @@
  * The limiter never sleeps: the caller's loop waits (time.sleep, asyncio,
  * the run driver), with the GIL released.
  *
- * Windows slide: a minute is the last 60 s, a day the last 24 h.  The
+ * Windows slide: a minute is the last 60 s, a day the last 24 h.  Requests
+ * are also paced: after a burst of a tenth of a minute's worth (rpm / 6,
+ * at least 1), starts are spread at rpm per minute, so a pipeline keeps a
+ * steady rate instead of spending the minute's requests at once and then
+ * stalling (and a server that counts per second is not surprised).  The
  * clock is injectable, so tests step time by hand.
  *
  * Thread-safety: every call takes the limiter's lock.  Ownership: the
@@ -56,7 +60,7 @@ struct kimi_limit_snapshot {
     long tokens_minute;
     long tokens_day;
     int64_t paused_ms;      /* how much longer every sender waits */
-    int64_t waited_ms;      /* total wait the limiter asked for */
+    int64_t waited_ms;      /* total time callers spent waiting */
 };
 
 struct kimi_limiter {
@@ -75,6 +79,8 @@ struct kimi_limiter {
     long tokens_minute;
     long tokens_day;
     uint64_t next_id;
+    double pace_credit_ms;  /* time credit of the pacing bucket */
+    int64_t pace_at_ms;     /* when the credit was last brought up */
     int64_t paused_until_ms;
     int64_t waited_ms;
     int initialized;
@@ -105,6 +111,11 @@ void kimi_limiter_release(struct kimi_limiter *l, struct kimi_ticket *ticket,
 /* Every sender waits until now + ms (a rate-limit 429); a later pause
  * extends it, an earlier one does not shorten it. */
 void kimi_limiter_pause(struct kimi_limiter *l, int64_t ms);
+
+/* A caller waited ms before it was admitted (its loop measures it: the
+ * limiter only says how long to wait, and a caller may look again
+ * sooner). */
+void kimi_limiter_waited(struct kimi_limiter *l, int64_t ms);
 
 void kimi_limiter_snapshot(struct kimi_limiter *l,
                            struct kimi_limit_snapshot *out);

@@ -15,6 +15,7 @@
 #include "error.h"
 #include "events.h"
 #include "drive.h"
+#include "limit.h"
 #include "pool.h"
 #include "transfer.h"
 
@@ -44,11 +45,13 @@ struct kimi_nested_entry {
 struct module_state {
     PyTypeObject *stream_type;
     PyTypeObject *request_type;
+    PyTypeObject *limiter_type;
     PyObject *APIConnectionError;
     PyObject *APITimeoutError;
     PyObject *CertificateError;
     PyObject *APIResponseValidationError;
     PyObject *StreamError;
+    PyObject *LimitExceededError;
     PyObject *APIStatusError;
     PyObject *BadRequestError;          /* 400 */
     PyObject *AuthenticationError;      /* 401 */
@@ -63,9 +66,16 @@ struct module_state {
     struct kimi_nested_entry nested[KIMI_NESTED_CACHE_SIZE];
 };
 
+/* limiter.c: one client's account limits, shared by all its calls. */
+struct limiter {
+    PyObject_HEAD
+    struct kimi_limiter core;
+};
+
 struct client {
     PyObject_HEAD
     struct kimi_pool pool;
+    struct limiter *limiter;    /* strong; NULL: no limits, no pauses */
     size_t max_event;
     size_t max_body;
 };
@@ -87,9 +97,38 @@ struct request {
     PyObject *secret;           /* str or None */
     PyObject *result_class;     /* class of a reply, None for bytes */
     PyObject *chunk_class;      /* class of a stream's chunks */
+    long budget;                /* completion tokens it may produce */
+    long tokens;                /* what limits count it as; -1: not yet */
 };
 
 extern PyType_Spec kimi_request_spec;
+
+extern PyType_Spec kimi_limiter_spec;
+
+/* limiter.c: the tokens r counts against l's windows: its prompt
+ * estimate plus its completion budget, or 0 when l limits no tokens. */
+long kpy_request_tokens(struct limiter *l, struct request *r);
+
+/* limiter.c: admit a request now: 0 with *ticket; 1 with *wait_ms when
+ * it must wait; -1 with kimi.LimitExceededError (or MemoryError) set. */
+int kpy_limiter_try(struct limiter *l, long tokens,
+                    struct kimi_ticket *ticket, int64_t *wait_ms);
+
+/* limiter.c: admit a request, sleeping with the GIL released until it
+ * fits: 0 with *ticket, or -1 with the exception set (a refusal, a
+ * signal handler's, or APITimeoutError once deadline_ms, a time of
+ * kimi_transfer_clock_ms() or 0 for none, passed). */
+int kpy_limiter_admit(struct limiter *l, long tokens, int64_t deadline_ms,
+                      struct kimi_ticket *ticket);
+
+/* limiter.c: the request is over; real_tokens replaces its estimate (-1
+ * keeps it).  l may be NULL; a zeroed ticket is ignored. */
+void kpy_limiter_settle(struct limiter *l, struct kimi_ticket *ticket,
+                        long real_tokens);
+
+/* limiter.c: what a usage object says a request counted (total_tokens,
+ * else prompt + completion), or -1 when it says nothing usable. */
+long kpy_usage_tokens(const cJSON *usage);
 
 /* request.c: seconds (a number, or None) as whole milliseconds for the
  * core: None and 0 give 0 ("no limit"), anything else at least 1 and at
@@ -172,9 +211,12 @@ int kpy_exchange_open(struct module_state *st, struct kimi_pool *pool,
 
 /* stream.c */
 extern PyType_Spec kimi_stream_spec;
+/* stream.c: open a stream for req; it takes over *ticket (settled when
+ * the stream ends, with the reply's usage when it came). */
 PyObject *kimi_stream_open(struct module_state *st, struct client *client,
                            struct request *request,
-                           const struct kimi_request *req);
+                           const struct kimi_request *req,
+                           struct kimi_ticket *ticket);
 
 /* client.c */
 extern PyType_Spec kimi_client_spec;

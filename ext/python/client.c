@@ -14,14 +14,22 @@ static PyObject *
 client_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"max_idle_lanes", "max_event", "max_body",
-                             NULL};
+                             "limiter", NULL};
     Py_ssize_t max_idle = 8;
     Py_ssize_t max_event = 0;
     Py_ssize_t max_body = 0;
+    PyObject *limiter = Py_None;
     struct kimi_error err = {0};
+    struct module_state *st = kimi_state_of_type(type);
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|nnn:Client", kwlist,
-                                     &max_idle, &max_event, &max_body)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|nnnO:Client", kwlist,
+                                     &max_idle, &max_event, &max_body,
+                                     &limiter)) {
+        return NULL;
+    }
+    if (limiter != Py_None && !Py_IS_TYPE(limiter, st->limiter_type)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "Client: limiter must be a Limiter or None");
         return NULL;
     }
     if (max_idle < 0 || max_event < 0 || max_body < 0) {
@@ -35,9 +43,12 @@ client_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     }
     self->max_event = (size_t)max_event;
     self->max_body = (size_t)max_body;
+    if (limiter != Py_None) {
+        self->limiter = (struct limiter *)Py_NewRef(limiter);
+    }
     if (kimi_pool_init(&self->pool, (size_t)max_idle, &err) != KIMI_OK) {
         Py_DECREF(self);
-        return kimi_raise(kimi_state_of_type(type), &err, 0, NULL);
+        return kimi_raise(st, &err, 0, NULL);
     }
     return (PyObject *)self;
 }
@@ -47,17 +58,20 @@ client_dealloc(struct client *self)
 {
     PyTypeObject *type = Py_TYPE(self);
     kimi_pool_free(&self->pool);
+    Py_XDECREF(self->limiter);
     type->tp_free((PyObject *)self);
     Py_DECREF(type);
 }
 
-/* The body of a finished non-streaming 2xx response as Python objects. */
+/* The body of a finished non-streaming 2xx response as Python objects;
+ * *tokens is what its usage says it counted (-1: unknown). */
 static PyObject *
 parse_body(struct module_state *st, const struct kimi_transfer *t,
-           PyObject *result_class)
+           PyObject *result_class, long *tokens)
 {
     struct kimi_error err = {0};
 
+    *tokens = -1;
     if (result_class == Py_None) {
         return PyBytes_FromStringAndSize(t->body.data ? t->body.data : "",
                                          (Py_ssize_t)t->body.len);
@@ -75,6 +89,8 @@ parse_body(struct module_state *st, const struct kimi_transfer *t,
                        t->body.len, why);
         return kimi_raise(st, &err, 0, NULL);
     }
+    *tokens = kpy_usage_tokens(
+        cJSON_GetObjectItemCaseSensitive(json, "usage"));
     PyObject *obj = kimi_convert(st, json, result_class);
     cJSON_Delete(json);
     if (obj == NULL) {
@@ -89,6 +105,26 @@ parse_body(struct module_state *st, const struct kimi_transfer *t,
     return obj;
 }
 
+/* Wait for the client's limits to admit the request.  What the wait took
+ * comes off the transfer's total limit. */
+static int
+admit(struct client *self, struct request *request, struct kimi_request *req,
+      struct kimi_ticket *ticket)
+{
+    long total_ms = req->timeouts.total_ms;
+    int64_t start = kimi_transfer_clock_ms();
+    int64_t deadline = total_ms > 0 ? start + total_ms : 0;
+    long tokens = kpy_request_tokens(self->limiter, request);
+    if (kpy_limiter_admit(self->limiter, tokens, deadline, ticket) < 0) {
+        return -1;
+    }
+    if (deadline > 0) {
+        int64_t left = deadline - kimi_transfer_clock_ms();
+        req->timeouts.total_ms = left > 0 ? (long)left : 1;
+    }
+    return 0;
+}
+
 /* send(request, total=None): one attempt of a request.  total (seconds,
  * or None) is what is left of the call's total timeout; it replaces the
  * request's own. */
@@ -99,6 +135,7 @@ client_send(struct client *self, PyObject *args)
     PyObject *total = Py_None;
     struct kimi_lane *lane = NULL;
     struct kimi_transfer t;     /* initialised by kpy_exchange_open */
+    struct kimi_ticket ticket = {0};
     PyObject *result = NULL;
     struct module_state *st = kimi_state_of_type(Py_TYPE(self));
 
@@ -113,12 +150,20 @@ client_send(struct client *self, PyObject *args)
         && kpy_seconds_to_ms(total, "total", &req.timeouts.total_ms) < 0) {
         return NULL;
     }
+    if (self->limiter != NULL && admit(self, request, &req, &ticket) < 0) {
+        return NULL;
+    }
     if (req.stream) {
-        return kimi_stream_open(st, self, request, &req);
+        return kimi_stream_open(st, self, request, &req, &ticket);
     }
+    long tokens = -1;
     if (kpy_exchange_open(st, &self->pool, &req, &t, &lane, 1) == 0) {
-        result = parse_body(st, &t, request->result_class);
+        result = parse_body(st, &t, request->result_class, &tokens);
     }
+    else if (t.status >= 300) {
+        tokens = 0;     /* refused: the server generated nothing */
+    }
+    kpy_limiter_settle(self->limiter, &ticket, tokens);
     kimi_transfer_free(&t);
     if (lane != NULL) {
         kimi_pool_checkin(&self->pool, lane);
@@ -151,8 +196,10 @@ static PyType_Slot client_slots[] = {
     {Py_tp_dealloc, client_dealloc},
     {Py_tp_methods, client_methods},
     {Py_tp_getset, client_getset},
-    {Py_tp_doc, "Client(max_idle_lanes=8, max_event=0, max_body=0)\n"
-                "Transfer lanes shared by the calls of one kimi.Kimi."},
+    {Py_tp_doc, "Client(max_idle_lanes=8, max_event=0, max_body=0, "
+                "limiter=None)\n"
+                "Transfer lanes shared by the calls of one kimi.Kimi; "
+                "limiter admits each of them."},
     {0, NULL},
 };
 

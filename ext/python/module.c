@@ -50,6 +50,8 @@ core_exec(PyObject *module)
         || get_attr(exceptions, "APIResponseValidationError",
                     &st->APIResponseValidationError) < 0
         || get_attr(exceptions, "StreamError", &st->StreamError) < 0
+        || get_attr(exceptions, "LimitExceededError",
+                    &st->LimitExceededError) < 0
         || get_attr(exceptions, "APIStatusError", &st->APIStatusError) < 0
         || get_attr(exceptions, "BadRequestError", &st->BadRequestError) < 0
         || get_attr(exceptions, "AuthenticationError",
@@ -74,13 +76,16 @@ core_exec(PyObject *module)
         module, &kimi_stream_spec, NULL);
     st->request_type = (PyTypeObject *)PyType_FromModuleAndSpec(
         module, &kimi_request_spec, NULL);
+    st->limiter_type = (PyTypeObject *)PyType_FromModuleAndSpec(
+        module, &kimi_limiter_spec, NULL);
     if (client_type == NULL || st->stream_type == NULL
-        || st->request_type == NULL) {
+        || st->request_type == NULL || st->limiter_type == NULL) {
         goto done;
     }
     if (PyModule_AddType(module, client_type) < 0
         || PyModule_AddType(module, st->stream_type) < 0
-        || PyModule_AddType(module, st->request_type) < 0) {
+        || PyModule_AddType(module, st->request_type) < 0
+        || PyModule_AddType(module, st->limiter_type) < 0) {
         goto done;
     }
     curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
@@ -115,11 +120,13 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     struct module_state *st = PyModule_GetState(module);
     Py_VISIT(st->stream_type);
     Py_VISIT(st->request_type);
+    Py_VISIT(st->limiter_type);
     Py_VISIT(st->APIConnectionError);
     Py_VISIT(st->APITimeoutError);
     Py_VISIT(st->CertificateError);
     Py_VISIT(st->APIResponseValidationError);
     Py_VISIT(st->StreamError);
+    Py_VISIT(st->LimitExceededError);
     Py_VISIT(st->APIStatusError);
     Py_VISIT(st->BadRequestError);
     Py_VISIT(st->AuthenticationError);
@@ -141,11 +148,13 @@ core_clear(PyObject *module)
     struct module_state *st = PyModule_GetState(module);
     Py_CLEAR(st->stream_type);
     Py_CLEAR(st->request_type);
+    Py_CLEAR(st->limiter_type);
     Py_CLEAR(st->APIConnectionError);
     Py_CLEAR(st->APITimeoutError);
     Py_CLEAR(st->CertificateError);
     Py_CLEAR(st->APIResponseValidationError);
     Py_CLEAR(st->StreamError);
+    Py_CLEAR(st->LimitExceededError);
     Py_CLEAR(st->APIStatusError);
     Py_CLEAR(st->BadRequestError);
     Py_CLEAR(st->AuthenticationError);

@@ -134,17 +134,22 @@ request_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     PyObject *secret = Py_None;
     PyObject *result_class = Py_None;
     PyObject *chunk_class = Py_None;
+    long budget = 0;
 
     if (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0) {
         PyErr_SetString(PyExc_TypeError,
                         "Request: arguments are positional only");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "UUO!|OpOOOOpOOOOOOO:Request", &method, &url,
+    if (!PyArg_ParseTuple(args, "UUO!|OpOOOOpOOOOOOOl:Request", &method, &url,
                           &PyTuple_Type, &headers, &body, &stream, &connect,
                           &read, &event, &total, &verify, &ca_file, &ca_dir,
                           &cert_file, &key_file, &secret, &result_class,
-                          &chunk_class)) {
+                          &chunk_class, &budget)) {
+        return NULL;
+    }
+    if (budget < 0) {
+        PyErr_SetString(PyExc_ValueError, "Request: budget must be >= 0");
         return NULL;
     }
     if (body != Py_None && !PyBytes_Check(body)) {
@@ -166,6 +171,8 @@ request_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->secret = Py_NewRef(secret);
     self->result_class = Py_NewRef(result_class);
     self->chunk_class = Py_NewRef(chunk_class);
+    self->budget = budget;
+    self->tokens = -1;
 
     struct kimi_request *core = &self->core;
     core->method = PyUnicode_AsUTF8(method);
@@ -254,8 +261,9 @@ static PyType_Slot request_slots[] = {
                 "connect=None, read=None, event=None, total=None, "
                 "verify=True, ca_file=None, ca_dir=None, cert_file=None, "
                 "key_file=None, secret=None, result_class=None, "
-                "chunk_class=None, /)\n"
-                "One HTTP request, checked once; timeouts in seconds."},
+                "chunk_class=None, budget=0, /)\n"
+                "One HTTP request, checked once; timeouts in seconds; "
+                "budget is the completion tokens it may produce."},
     {0, NULL},
 };
 

@@ -20,7 +20,9 @@ struct stream {
     PyObject_HEAD
     struct kimi_transfer transfer;
     struct kimi_lane *lane;         /* NULL once released */
-    struct client *client;          /* strong: owns the lane pool */
+    struct client *client;          /* strong: owns the lane pool and
+                                       the limiter */
+    struct kimi_ticket ticket;      /* the limiter's, settled on release */
     PyObject *chunk_class;
     PyObject *completion_class;
     PyObject *headers;              /* dict, built when the stream opens */
@@ -32,6 +34,14 @@ struct stream {
     int close_requested;            /* close() arrived while busy */
 };
 
+/* What the stream counted, for the limiter: its usage when the server
+ * sent one, else the estimate stands (-1). */
+static long
+stream_tokens(const struct stream *self)
+{
+    return kpy_usage_tokens(self->transfer.accum.usage);
+}
+
 /* Tear down the transfer and give the lane back (idempotent). */
 static void
 stream_release(struct stream *self)
@@ -39,6 +49,8 @@ stream_release(struct stream *self)
     if (self->lane == NULL) {
         return;
     }
+    kpy_limiter_settle(self->client->limiter, &self->ticket,
+                       stream_tokens(self));
     kimi_transfer_detach(&self->transfer);
     kimi_pool_checkin(&self->client->pool, self->lane);
     self->lane = NULL;
@@ -46,11 +58,13 @@ stream_release(struct stream *self)
 
 PyObject *
 kimi_stream_open(struct module_state *st, struct client *client,
-                 struct request *request, const struct kimi_request *req)
+                 struct request *request, const struct kimi_request *req,
+                 struct kimi_ticket *ticket)
 {
     PyTypeObject *type = st->stream_type;
     struct stream *self = PyObject_GC_New(struct stream, type);
     if (self == NULL) {
+        kpy_limiter_settle(client->limiter, ticket, -1);
         return NULL;
     }
     /* The transfer is initialised by kpy_exchange_open; the rest here. */
@@ -58,11 +72,14 @@ kimi_stream_open(struct module_state *st, struct client *client,
     self->client = (struct client *)Py_NewRef(client);
     self->chunk_class = Py_NewRef(request->chunk_class);
     self->completion_class = Py_NewRef(request->result_class);
+    self->ticket = *ticket;
     /* Tracked only once fully open: while the GIL is released below, no
      * other thread may reach (and close) a half-built stream through gc. */
 
     if (kpy_exchange_open(st, &client->pool, req, &self->transfer,
                           &self->lane, 0) < 0) {
+        kpy_limiter_settle(client->limiter, &self->ticket,
+                           self->transfer.status >= 300 ? 0 : -1);
         Py_DECREF(self);
         return NULL;
     }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "estimate.h"
 #include "limit.h"
 
 static int64_t fake_now;
@@ -75,18 +76,66 @@ test_rpm_waits_until_the_oldest_is_a_minute_old(void)
     struct kimi_limiter l;
     struct kimi_ticket t;
 
-    start(&l, 0, 3, 0, 0);
-    for (int i = 0; i < 3; i++) {
+    /* rpm 60: a burst of 10, then one a second. */
+    start(&l, 0, 60, 0, 0);
+    for (int i = 0; i < 10; i++) {
         ask(&l, 0, &t, KIMI_OK);
         kimi_limiter_release(&l, &t, -1);
-        fake_now += 10000;              /* at 0, 10 and 20 s */
     }
-    /* Now 30 s: the first request leaves the window at 60 s. */
-    CHECK(ask(&l, 0, &t, KIMI_AGAIN) == 30000);
-    fake_now += 29999;
+    for (int i = 0; i < 50; i++) {
+        CHECK(ask(&l, 0, &t, KIMI_AGAIN) == 1000);
+        fake_now += 1000;
+        ask(&l, 0, &t, KIMI_OK);
+        kimi_limiter_release(&l, &t, -1);
+    }
+    /* Now 50 s with 60 started: paced, the next could go at 51 s, but the
+     * window admits none until the burst is a minute old, at 60 s. */
+    fake_now += 1000;
+    CHECK(ask(&l, 0, &t, KIMI_AGAIN) == 9000);
+    fake_now += 8999;
     CHECK(ask(&l, 0, &t, KIMI_AGAIN) == 1);
     fake_now += 1;
     ask(&l, 0, &t, KIMI_OK);
+    kimi_limiter_free(&l);
+}
+
+static void
+test_rpm_paces_starts_after_a_burst(void)
+{
+    struct kimi_limiter l;
+    struct kimi_ticket t;
+
+    /* rpm 3 (tier 0): no burst, one start every 20 s. */
+    start(&l, 0, 3, 0, 0);
+    ask(&l, 0, &t, KIMI_OK);
+    CHECK(ask(&l, 0, &t, KIMI_AGAIN) == 20000);
+    fake_now += 10000;
+    CHECK(ask(&l, 0, &t, KIMI_AGAIN) == 10000);
+    fake_now += 10000;
+    ask(&l, 0, &t, KIMI_OK);
+    kimi_limiter_free(&l);
+
+    /* rpm 120: 20 at once, then one every 500 ms; idle time refills the
+     * burst, but never beyond it. */
+    start(&l, 0, 120, 0, 0);
+    for (int i = 0; i < 20; i++) {
+        ask(&l, 0, &t, KIMI_OK);
+    }
+    CHECK(ask(&l, 0, &t, KIMI_AGAIN) == 500);
+    fake_now += 500;
+    ask(&l, 0, &t, KIMI_OK);
+    CHECK(ask(&l, 0, &t, KIMI_AGAIN) == 500);
+    fake_now += 3600 * 1000;        /* an hour idle */
+    for (int i = 0; i < 20; i++) {
+        ask(&l, 0, &t, KIMI_OK);
+    }
+    CHECK(ask(&l, 0, &t, KIMI_AGAIN) == 500);
+
+    /* rpm 7: an interval of 8571.4 ms is waited whole, never short. */
+    kimi_limiter_free(&l);
+    start(&l, 0, 7, 0, 0);
+    ask(&l, 0, &t, KIMI_OK);
+    CHECK(ask(&l, 0, &t, KIMI_AGAIN) == 8572);
     kimi_limiter_free(&l);
 }
 
@@ -174,7 +223,11 @@ test_a_429_pauses_every_sender(void)
     struct kimi_limit_snapshot snap;
     kimi_limiter_snapshot(&l, &snap);
     CHECK(snap.paused_ms == 500);
-    CHECK(snap.waited_ms == 2500);
+    CHECK(snap.waited_ms == 0);         /* asked to wait; did not yet */
+    kimi_limiter_waited(&l, 1500);
+    kimi_limiter_waited(&l, -3);        /* ignored */
+    kimi_limiter_snapshot(&l, &snap);
+    CHECK(snap.waited_ms == 1500);
     fake_now += 500;
     ask(&l, 1, &t, KIMI_OK);
     kimi_limiter_free(&l);
@@ -283,11 +336,30 @@ test_bad_limits_are_refused(void)
     kimi_limiter_free(&l);
 }
 
+static void
+test_the_prompt_estimate_errs_high(void)
+{
+    const char *english = "{\"messages\":[{\"role\":\"user\","
+                          "\"content\":\"Say hello to the world\"}]}";
+    /* 66 ASCII bytes: 17 tokens, more than the few words' 5 or so. */
+    CHECK(kimi_estimate_prompt_tokens(english, strlen(english)) == 17);
+    /* Four CJK characters (3 bytes each) are four tokens. */
+    const char *cjk = "\xe4\xbd\xa0\xe5\xa5\xbd\xe4\xb8\x96\xe7\x95\x8c";
+    CHECK(kimi_estimate_prompt_tokens(cjk, strlen(cjk)) == 4);
+    /* A four-byte character is one token; a stray continuation byte none. */
+    CHECK(kimi_estimate_prompt_tokens("\xf0\x9f\x98\x80", 4) == 1);
+    CHECK(kimi_estimate_prompt_tokens("\x80\x80", 2) == 0);
+    CHECK(kimi_estimate_prompt_tokens("", 0) == 0);
+    CHECK(kimi_estimate_prompt_tokens("a", 1) == 1);
+}
+
 int
 main(void)
 {
+    test_the_prompt_estimate_errs_high();
     test_concurrency_admits_as_slots_free();
     test_rpm_waits_until_the_oldest_is_a_minute_old();
+    test_rpm_paces_starts_after_a_burst();
     test_tpm_counts_estimates_then_real_usage();
     test_tpd_refuses_instead_of_waiting_and_names_the_time();
     test_a_request_that_can_never_fit_is_refused();
