@@ -21,9 +21,11 @@ except ImportError as _exc:
     _core_failure: ImportError | None = _exc
 else:
     _core_failure = None
+    from ._async_client import AsyncKimi, AsyncStream
     from ._base_client import Timeout
     from ._client import DEFAULT_BASE_URL, Kimi
     from ._limits import Limits, LimitsState
+    from ._map import MapResult
     from ._exceptions import (
         APIConnectionError,
         APIResponseValidationError,
@@ -59,10 +61,13 @@ else:
 
 __all__ = [
     "Kimi",
+    "AsyncKimi",
     "Stream",
+    "AsyncStream",
     "Timeout",
     "Limits",
     "LimitsState",
+    "MapResult",
     "DEFAULT_BASE_URL",
     "KimiError",
     "APIConnectionError",

@@ -9,6 +9,7 @@ driver).  Nothing here does I/O.
 from __future__ import annotations
 
 import os
+import time
 
 # typing is only for type checkers: importing it would double kimi's import time.
 TYPE_CHECKING = False
@@ -92,6 +93,20 @@ class Timeout:
             f"Timeout(read={self.read!r}, connect={self.connect!r}, event={self.event!r}, "
             f"total={self.total!r})"
         )
+
+
+def time_left(total: float | None, deadline: float | None) -> float | None:
+    """What is left of a call's total timeout; APITimeoutError once it is spent."""
+    if deadline is None:
+        return None
+    left = deadline - time.monotonic()
+    if left <= 0:
+        from ._exceptions import APITimeoutError
+
+        exc = APITimeoutError(f"timed out: the call was still running for {total:.1f} s (the total timeout)")
+        exc.limit = "total"
+        raise exc
+    return left
 
 
 def _timeout_from_state(read: Any, connect: Any, event: Any, total: Any) -> Timeout:
@@ -301,12 +316,12 @@ class BaseClient:
         method: str,
         path: str,
         *,
-        body: Mapping[str, Any] | None,
-        stream: bool,
-        result_class: type | None,
-        chunk_class: type | None,
-        extra_headers: Mapping[str, str | None] | None,
-        timeout: TimeoutTypes | None,
+        body: Mapping[str, Any] | None = None,
+        stream: bool = False,
+        result_class: type | None = None,
+        chunk_class: type | None = None,
+        extra_headers: Mapping[str, str | None] | None = None,
+        timeout: TimeoutTypes | None = None,
     ) -> tuple[Any, Timeout]:
         """The core Request for one call, and the timeouts it runs under."""
         payload = None
@@ -337,6 +352,21 @@ class BaseClient:
             completion_budget(body),
         )
         return request, limits
+
+    def _prepare(self, shape: dict[str, Any]) -> tuple[Any, float | None, float | None]:
+        """(the core Request, the call's total timeout, its deadline) for a request
+        shape (see kimi/_resources.py): what both clients' retry loops start from."""
+        request, limits = self._build_request(**shape)
+        total = limits.total
+        return request, total, None if total is None else time.monotonic() + total
+
+    def _next_delay(self, exc: Exception, attempt: int, deadline: float | None) -> float | None:
+        """The wait before the next attempt, or None when there is none (the retry
+        rule said stop, or the wait would pass the call's deadline)."""
+        delay = self._retry_delay(exc, attempt)
+        if delay is None or (deadline is not None and time.monotonic() + delay >= deadline):
+            return None
+        return delay
 
     def _retry_delay(self, exc: Exception, attempt: int) -> float | None:
         """Seconds before the next attempt after exc, or None to stop.  A 429 that

@@ -10,14 +10,13 @@ from __future__ import annotations
 # typing is only for type checkers: importing it would double kimi's import time.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Mapping
+    from typing import Any
 
-    from ._base_client import TimeoutTypes
 
 import time
 
-from ._base_client import DEFAULT_BASE_URL, BaseClient
-from ._exceptions import APIConnectionError, APIStatusError, APITimeoutError
+from ._base_client import DEFAULT_BASE_URL, BaseClient, time_left
+from ._exceptions import APIConnectionError, APIStatusError
 from ._resources import Chat, Models, Users
 
 __all__ = ["Kimi", "DEFAULT_BASE_URL"]
@@ -61,45 +60,16 @@ class Kimi(BaseClient):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Mapping[str, Any] | None = None,
-        stream: bool = False,
-        result_class: type | None = None,
-        chunk_class: type | None = None,
-        extra_headers: Mapping[str, str | None] | None = None,
-        timeout: TimeoutTypes | None = None,
-    ) -> Any:
-        request, limits = self._build_request(
-            method,
-            path,
-            body=body,
-            stream=stream,
-            result_class=result_class,
-            chunk_class=chunk_class,
-            extra_headers=extra_headers,
-            timeout=timeout,
-        )
-        deadline = None if limits.total is None else time.monotonic() + limits.total
+    def _request(self, **shape: Any) -> Any:
+        request, total, deadline = self._prepare(shape)
         attempt = 0
         while True:
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                raise _total_timeout(limits.total)
+            left = time_left(total, deadline)
             try:
                 return self._core().send(request, left)
             except (APIStatusError, APIConnectionError) as exc:
-                delay = self._retry_delay(exc, attempt)
-                if delay is None or (deadline is not None and time.monotonic() + delay >= deadline):
+                delay = self._next_delay(exc, attempt, deadline)
+                if delay is None:
                     raise
             time.sleep(delay)
             attempt += 1
-
-
-def _total_timeout(total: float | None) -> APITimeoutError:
-    exc = APITimeoutError(f"timed out: the call was still running for {total:.1f} s (the total timeout)")
-    exc.limit = "total"
-    return exc

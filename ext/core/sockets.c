@@ -116,6 +116,12 @@ kimi_sockets_timer(struct kimi_sockets *s, long *ms)
     return 1;
 }
 
+int
+kimi_sockets_pending(const struct kimi_sockets *s)
+{
+    return s->timer_changed || (!s->taken && s->wishes.len > 0);
+}
+
 void
 kimi_sockets_free(struct kimi_sockets *s)
 {

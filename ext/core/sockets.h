@@ -73,6 +73,9 @@ const struct kimi_socket_wish *kimi_sockets_take(struct kimi_sockets *s,
  * never from inside one). */
 int kimi_sockets_timer(struct kimi_sockets *s, long *ms);
 
+/* 1 when wishes or a timer change wait to be taken. */
+int kimi_sockets_pending(const struct kimi_sockets *s);
+
 /* Detach the callbacks from the multi handle.  Idempotent; safe on
  * zeroed memory. */
 void kimi_sockets_free(struct kimi_sockets *s);

@@ -17,6 +17,7 @@
 #include "drive.h"
 #include "limit.h"
 #include "pool.h"
+#include "sockets.h"
 #include "transfer.h"
 
 /* Longest wait with the GIL released before signals are checked. */
@@ -43,6 +44,11 @@ struct kimi_nested_entry {
 };
 
 struct module_state {
+    PyTypeObject *client_type;
+    PyTypeObject *reactor_type;
+    PyTypeObject *aexchange_type;
+    PyTypeObject *runner_type;
+    PyObject *pending;          /* _core.PENDING: "not yet, await wait()" */
     PyTypeObject *stream_type;
     PyTypeObject *request_type;
     PyTypeObject *limiter_type;
@@ -211,6 +217,173 @@ int kpy_exchange_open(struct module_state *st, struct kimi_pool *pool,
 
 /* stream.c */
 extern PyType_Spec kimi_stream_spec;
+/* reading.c: how a stream is read. */
+enum kpy_read_mode {
+    KPY_READ_CHUNKS,    /* yield chunk objects */
+    KPY_READ_TEXT,      /* yield content strings only */
+    KPY_READ_DRAIN      /* assemble the reply, yield nothing */
+};
+
+/* reading.c: what a stream's reader keeps, sync or async. */
+struct kpy_reader {
+    PyObject *chunk_class;
+    PyObject *completion_class;
+    PyObject *headers;          /* dict, built when the stream opens */
+    PyObject *failure;          /* the exception that ended it, if any */
+    long status;
+    int completed;              /* data: [DONE] arrived */
+};
+
+/* reading.c: what one result of kimi_events_next (status, and event,
+ * whose ownership passes here) gives the reader in mode: a new reference
+ * to a chunk or a str; NULL with *over false when it yields nothing
+ * (read on); NULL with *over true when the stream is over: complete (no
+ * exception) or failed (the exception set, and kept for final()). */
+PyObject *kpy_reader_take(struct module_state *st, struct kpy_reader *r,
+                          const struct kimi_transfer *t,
+                          enum kpy_read_mode mode, enum kimi_status status,
+                          cJSON *event, const struct kimi_error *err,
+                          int *over);
+
+/* reading.c: the assembled ChatCompletion once the stream is over, or
+ * the exception that ended it. */
+PyObject *kpy_reader_final(struct module_state *st, struct kpy_reader *r,
+                           const struct kimi_transfer *t);
+
+int kpy_reader_traverse(struct kpy_reader *r, visitproc visit, void *arg);
+void kpy_reader_clear(struct kpy_reader *r);
+
+/* exchange.c: request as it runs for client: the client's caps, and
+ * total (seconds or None: the request's own) as its total limit.  0, or
+ * -1 with an exception. */
+int kpy_request_for(struct client *client, struct request *request,
+                    PyObject *total, struct kimi_request *req);
+
+/* exchange.c: admit request by the client's limits without waiting, as
+ * kpy_limiter_try (0 with no limiter). */
+int kpy_admit_now(struct client *client, struct request *request,
+                  struct kimi_ticket *ticket, int64_t *wait_ms);
+
+/* exchange.c: the body of a finished non-streaming 2xx response as
+ * Python objects (bytes when result_class is None); *tokens is what its
+ * usage says it counted (-1: unknown).  A body that is not JSON, or too
+ * deep to build, raises APIResponseValidationError (never retried). */
+PyObject *kpy_parse_reply(struct module_state *st,
+                          const struct kimi_transfer *t,
+                          PyObject *result_class, long *tokens);
+
+/* slots.c: numbered easy handles of one lane, for the transfers that
+ * share its multi handle. */
+struct kpy_slots {
+    size_t *free;           /* numbers to reuse */
+    size_t n_free;
+    size_t next;            /* the next number never handed out */
+};
+
+int kpy_slots_init(struct kpy_slots *s);
+
+/* 0 with *slot and its *easy; 1 when all KIMI_LANE_MAX_EASY are busy;
+ * -1 with err when the easy handle cannot be made. */
+int kpy_slots_take(struct kpy_slots *s, struct kimi_lane *lane, size_t *slot,
+                   CURL **easy, struct kimi_error *err);
+void kpy_slots_give(struct kpy_slots *s, size_t slot);
+void kpy_slots_free(struct kpy_slots *s);
+
+/* reactor.c and aexchange.c: requests on an asyncio loop. */
+enum kpy_want {
+    KPY_WANT_HEADERS,   /* a stream waits for its status */
+    KPY_WANT_BODY,      /* a reply (or an error body) waits to be whole */
+    KPY_WANT_EVENTS,    /* an open stream waits for events */
+    KPY_WANT_END,       /* a stream read to [DONE] lets its body end */
+    KPY_WANT_NOTHING    /* over, or closed */
+};
+
+struct aexchange;
+
+struct reactor {
+    PyObject_HEAD
+    struct client *client;          /* strong: pool, limiter, caps */
+    PyObject *loop;                 /* strong */
+    struct kimi_lane *lane;         /* checked out; NULL once closed */
+    struct kimi_sockets sockets;
+    PyObject *timer;                /* libcurl's timer (a TimerHandle) */
+    PyObject *deadline;             /* the next deadline check */
+    int64_t deadline_at;            /* when it fires; INT64_MAX: never */
+    unsigned char *watch;           /* per fd: what the loop watches */
+    size_t n_watch;
+    struct aexchange **active;      /* borrowed: each removes itself */
+    size_t n_active;
+    size_t cap_active;
+    struct kpy_slots slots;
+    PyObject *slot_waiters;         /* list of futures */
+    /* The loop's methods and the reactor's callbacks, looked up once. */
+    PyObject *add_reader;
+    PyObject *remove_reader;
+    PyObject *add_writer;
+    PyObject *remove_writer;
+    PyObject *call_soon;
+    PyObject *call_later;
+    PyObject *create_future;
+    PyObject *is_closed;
+    PyObject *readable;
+    PyObject *writable;
+    PyObject *on_timer;
+    PyObject *on_deadline;
+};
+
+struct aexchange {
+    PyObject_HEAD
+    struct kimi_transfer transfer;
+    struct reactor *reactor;        /* strong */
+    struct request *request;        /* strong */
+    struct kimi_ticket ticket;
+    struct kpy_reader reader;
+    PyObject *waiter;               /* the future wait() gave, or NULL */
+    size_t slot;                    /* its easy handle's number */
+    size_t index;                   /* its place in reactor->active */
+    int64_t linger_until;
+    long tokens;                    /* for the limiter; -1: estimate */
+    enum kpy_want want;
+    int attached;                   /* on the lane; detach undoes it */
+    int stream;
+    int closed;                     /* close() or the client's close */
+};
+
+/* How long a stream read to [DONE] waits for its body's end. */
+#define KPY_LINGER_MS 20
+
+extern PyType_Spec kimi_reactor_spec;
+extern PyType_Spec kimi_runner_spec;
+extern PyType_Spec kimi_aexchange_spec;
+
+/* reactor.c: give the loop libcurl's latest wishes (sockets, timer).
+ * 0, or -1 with an exception when the loop refused one. */
+int kpy_reactor_apply(struct reactor *r);
+
+/* reactor.c: have the deadline check run by time at (a clock time of
+ * kimi_transfer_clock_ms). */
+void kpy_reactor_deadline(struct reactor *r, int64_t at);
+
+int kpy_reactor_add(struct reactor *r, struct aexchange *ex);
+void kpy_reactor_remove(struct reactor *r, struct aexchange *ex);
+int kpy_reactor_take_slot(struct reactor *r, size_t *slot, CURL **easy,
+                          struct kimi_error *err);
+void kpy_reactor_give_slot(struct reactor *r, size_t slot);
+
+/* reactor.c: fut.set_result(None) unless it is done (cancelled); 1 when
+ * it was resolved.  Never leaves an exception set. */
+int kpy_resolve_future(PyObject *fut);
+
+/* aexchange.c */
+PyObject *kpy_reactor_start(struct reactor *r, PyObject *args);
+int kpy_aexchange_ready(struct aexchange *ex);
+void kpy_aexchange_wake(struct aexchange *ex);
+/* Leave the lane: settle the ticket, free the easy handle; keeps any
+ * exception being raised. */
+void kpy_aexchange_detach(struct aexchange *ex);
+/* End as closed (the client was closed), waking its task. */
+void kpy_aexchange_abort(struct aexchange *ex);
+
 /* stream.c: open a stream for req; it takes over *ticket (settled when
  * the stream ends, with the reply's usage when it came). */
 PyObject *kimi_stream_open(struct module_state *st, struct client *client,

@@ -7,7 +7,6 @@
  */
 #include "binding.h"
 
-#include "json.h"
 
 
 static PyObject *
@@ -63,48 +62,6 @@ client_dealloc(struct client *self)
     Py_DECREF(type);
 }
 
-/* The body of a finished non-streaming 2xx response as Python objects;
- * *tokens is what its usage says it counted (-1: unknown). */
-static PyObject *
-parse_body(struct module_state *st, const struct kimi_transfer *t,
-           PyObject *result_class, long *tokens)
-{
-    struct kimi_error err = {0};
-
-    *tokens = -1;
-    if (result_class == Py_None) {
-        return PyBytes_FromStringAndSize(t->body.data ? t->body.data : "",
-                                         (Py_ssize_t)t->body.len);
-    }
-    cJSON *json = NULL;
-    if (kimi_json_parse(t->body.data, t->body.len, &json, &err) != KIMI_OK) {
-        /* A complete reply the client cannot read: typed, not retried. */
-        char why[KIMI_ERROR_MESSAGE_MAX];
-        memcpy(why, err.message, sizeof(why));
-        err.http_status = t->status;
-        err.rejected = 1;
-        kimi_error_set(&err, err.status == KIMI_ENOMEM ? KIMI_ENOMEM
-                                                       : KIMI_EPROTO,
-                       "response: the %zu-byte body is not usable: %.400s",
-                       t->body.len, why);
-        return kimi_raise(st, &err, 0, NULL);
-    }
-    *tokens = kpy_usage_tokens(
-        cJSON_GetObjectItemCaseSensitive(json, "usage"));
-    PyObject *obj = kimi_convert(st, json, result_class);
-    cJSON_Delete(json);
-    if (obj == NULL) {
-        /* A complete reply that cannot be built: typed, and not retried. */
-        err.http_status = t->status;
-        err.rejected = 1;
-        kimi_error_set(&err, KIMI_EPROTO,
-                       "response: the %zu-byte reply cannot be built",
-                       t->body.len);
-        return kimi_raise_from_current(st, &err, 0);
-    }
-    return obj;
-}
-
 /* Wait for the client's limits to admit the request.  What the wait took
  * comes off the transfer's total limit. */
 static int
@@ -143,11 +100,8 @@ client_send(struct client *self, PyObject *args)
                           &total)) {
         return NULL;
     }
-    struct kimi_request req = request->core;
-    req.max_event = self->max_event;
-    req.max_body = self->max_body;
-    if (total != Py_None
-        && kpy_seconds_to_ms(total, "total", &req.timeouts.total_ms) < 0) {
+    struct kimi_request req;
+    if (kpy_request_for(self, request, total, &req) < 0) {
         return NULL;
     }
     if (self->limiter != NULL && admit(self, request, &req, &ticket) < 0) {
@@ -158,7 +112,7 @@ client_send(struct client *self, PyObject *args)
     }
     long tokens = -1;
     if (kpy_exchange_open(st, &self->pool, &req, &t, &lane, 1) == 0) {
-        result = parse_body(st, &t, request->result_class, &tokens);
+        result = kpy_parse_reply(st, &t, request->result_class, &tokens);
     }
     else if (t.status >= 300) {
         tokens = 0;     /* refused: the server generated nothing */

@@ -7,6 +7,8 @@
  */
 #include "binding.h"
 
+#include "json.h"
+
 static enum kimi_status
 step_headers(struct kimi_transfer *t, int poll_ms, cJSON **event,
              struct kimi_error *err)
@@ -97,4 +99,71 @@ kpy_exchange_open(struct module_state *st, struct kimi_pool *pool,
         return -1;
     }
     return 0;
+}
+
+PyObject *
+kpy_parse_reply(struct module_state *st, const struct kimi_transfer *t,
+           PyObject *result_class, long *tokens)
+{
+    struct kimi_error err = {0};
+
+    *tokens = -1;
+    if (result_class == Py_None) {
+        return PyBytes_FromStringAndSize(t->body.data ? t->body.data : "",
+                                         (Py_ssize_t)t->body.len);
+    }
+    cJSON *json = NULL;
+    if (kimi_json_parse(t->body.data, t->body.len, &json, &err) != KIMI_OK) {
+        /* A complete reply the client cannot read: typed, not retried. */
+        char why[KIMI_ERROR_MESSAGE_MAX];
+        memcpy(why, err.message, sizeof(why));
+        err.http_status = t->status;
+        err.rejected = 1;
+        kimi_error_set(&err, err.status == KIMI_ENOMEM ? KIMI_ENOMEM
+                                                       : KIMI_EPROTO,
+                       "response: the %zu-byte body is not usable: %.400s",
+                       t->body.len, why);
+        return kimi_raise(st, &err, 0, NULL);
+    }
+    *tokens = kpy_usage_tokens(
+        cJSON_GetObjectItemCaseSensitive(json, "usage"));
+    PyObject *obj = kimi_convert(st, json, result_class);
+    cJSON_Delete(json);
+    if (obj == NULL) {
+        /* A complete reply that cannot be built: typed, and not retried. */
+        err.http_status = t->status;
+        err.rejected = 1;
+        kimi_error_set(&err, KIMI_EPROTO,
+                       "response: the %zu-byte reply cannot be built",
+                       t->body.len);
+        return kimi_raise_from_current(st, &err, 0);
+    }
+    return obj;
+}
+
+int
+kpy_request_for(struct client *client, struct request *request,
+                PyObject *total, struct kimi_request *req)
+{
+    *req = request->core;
+    req->max_event = client->max_event;
+    req->max_body = client->max_body;
+    if (total != Py_None
+        && kpy_seconds_to_ms(total, "total", &req->timeouts.total_ms) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+int
+kpy_admit_now(struct client *client, struct request *request,
+              struct kimi_ticket *ticket, int64_t *wait_ms)
+{
+    struct limiter *limiter = client->limiter;
+    *wait_ms = 0;
+    if (limiter == NULL) {
+        return 0;
+    }
+    return kpy_limiter_try(limiter, kpy_request_tokens(limiter, request),
+                           ticket, wait_ms);
 }

@@ -29,7 +29,6 @@ core_exec(PyObject *module)
     struct module_state *st = PyModule_GetState(module);
     PyObject *exceptions = NULL;
     PyObject *models = NULL;
-    PyTypeObject *client_type = NULL;   /* new ref; the module keeps one */
     struct kimi_error err = {0};
     int rc = -1;
 
@@ -70,19 +69,35 @@ core_exec(PyObject *module)
     if (st->str_nested == NULL || st->empty_tuple == NULL) {
         goto done;
     }
-    client_type = (PyTypeObject *)PyType_FromModuleAndSpec(
+    st->pending = PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type);
+    if (st->pending == NULL
+        || PyModule_AddObjectRef(module, "PENDING", st->pending) < 0) {
+        goto done;
+    }
+    st->client_type = (PyTypeObject *)PyType_FromModuleAndSpec(
         module, &kimi_client_spec, NULL);
+    st->reactor_type = (PyTypeObject *)PyType_FromModuleAndSpec(
+        module, &kimi_reactor_spec, NULL);
+    st->aexchange_type = (PyTypeObject *)PyType_FromModuleAndSpec(
+        module, &kimi_aexchange_spec, NULL);
+    st->runner_type = (PyTypeObject *)PyType_FromModuleAndSpec(
+        module, &kimi_runner_spec, NULL);
     st->stream_type = (PyTypeObject *)PyType_FromModuleAndSpec(
         module, &kimi_stream_spec, NULL);
     st->request_type = (PyTypeObject *)PyType_FromModuleAndSpec(
         module, &kimi_request_spec, NULL);
     st->limiter_type = (PyTypeObject *)PyType_FromModuleAndSpec(
         module, &kimi_limiter_spec, NULL);
-    if (client_type == NULL || st->stream_type == NULL
-        || st->request_type == NULL || st->limiter_type == NULL) {
+    if (st->client_type == NULL || st->stream_type == NULL
+        || st->request_type == NULL || st->limiter_type == NULL
+        || st->reactor_type == NULL || st->aexchange_type == NULL
+        || st->runner_type == NULL) {
         goto done;
     }
-    if (PyModule_AddType(module, client_type) < 0
+    if (PyModule_AddType(module, st->client_type) < 0
+        || PyModule_AddType(module, st->reactor_type) < 0
+        || PyModule_AddType(module, st->aexchange_type) < 0
+        || PyModule_AddType(module, st->runner_type) < 0
         || PyModule_AddType(module, st->stream_type) < 0
         || PyModule_AddType(module, st->request_type) < 0
         || PyModule_AddType(module, st->limiter_type) < 0) {
@@ -108,7 +123,6 @@ core_exec(PyObject *module)
     }
     rc = 0;
 done:
-    Py_XDECREF(client_type);
     Py_XDECREF(exceptions);
     Py_XDECREF(models);
     return rc;
@@ -118,6 +132,11 @@ static int
 core_traverse(PyObject *module, visitproc visit, void *arg)
 {
     struct module_state *st = PyModule_GetState(module);
+    Py_VISIT(st->client_type);
+    Py_VISIT(st->reactor_type);
+    Py_VISIT(st->aexchange_type);
+    Py_VISIT(st->runner_type);
+    Py_VISIT(st->pending);
     Py_VISIT(st->stream_type);
     Py_VISIT(st->request_type);
     Py_VISIT(st->limiter_type);
@@ -146,6 +165,11 @@ static int
 core_clear(PyObject *module)
 {
     struct module_state *st = PyModule_GetState(module);
+    Py_CLEAR(st->client_type);
+    Py_CLEAR(st->reactor_type);
+    Py_CLEAR(st->aexchange_type);
+    Py_CLEAR(st->runner_type);
+    Py_CLEAR(st->pending);
     Py_CLEAR(st->stream_type);
     Py_CLEAR(st->request_type);
     Py_CLEAR(st->limiter_type);

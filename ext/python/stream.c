@@ -10,12 +10,6 @@
 
 #include <string.h>
 
-enum read_mode {
-    READ_CHUNKS,    /* yield chunk objects */
-    READ_TEXT,      /* yield content strings only */
-    READ_DRAIN      /* assemble the reply, yield nothing */
-};
-
 struct stream {
     PyObject_HEAD
     struct kimi_transfer transfer;
@@ -23,13 +17,8 @@ struct stream {
     struct client *client;          /* strong: owns the lane pool and
                                        the limiter */
     struct kimi_ticket ticket;      /* the limiter's, settled on release */
-    PyObject *chunk_class;
-    PyObject *completion_class;
-    PyObject *headers;              /* dict, built when the stream opens */
-    PyObject *failure;              /* the exception that ended it, if any */
-    long status;
+    struct kpy_reader reader;
     int text_mode;
-    int completed;                  /* data: [DONE] arrived */
     int busy;                       /* a thread is reading the stream */
     int close_requested;            /* close() arrived while busy */
 };
@@ -70,8 +59,8 @@ kimi_stream_open(struct module_state *st, struct client *client,
     /* The transfer is initialised by kpy_exchange_open; the rest here. */
     memset(&self->lane, 0, sizeof(*self) - offsetof(struct stream, lane));
     self->client = (struct client *)Py_NewRef(client);
-    self->chunk_class = Py_NewRef(request->chunk_class);
-    self->completion_class = Py_NewRef(request->result_class);
+    self->reader.chunk_class = Py_NewRef(request->chunk_class);
+    self->reader.completion_class = Py_NewRef(request->result_class);
     self->ticket = *ticket;
     /* Tracked only once fully open: while the GIL is released below, no
      * other thread may reach (and close) a half-built stream through gc. */
@@ -83,86 +72,15 @@ kimi_stream_open(struct module_state *st, struct client *client,
         Py_DECREF(self);
         return NULL;
     }
-    self->status = self->transfer.status;
+    self->reader.status = self->transfer.status;
     /* Built now, while no other thread can touch the header buffer. */
-    self->headers = kimi_headers_dict(&self->transfer);
-    if (self->headers == NULL) {
+    self->reader.headers = kimi_headers_dict(&self->transfer);
+    if (self->reader.headers == NULL) {
         Py_DECREF(self);
         return NULL;
     }
     PyObject_GC_Track(self);
     return (PyObject *)self;
-}
-
-/* The server's error object, for StreamError.body (new ref or NULL). */
-static PyObject *
-server_error_body(struct module_state *st, struct stream *self)
-{
-    const cJSON *node = self->transfer.server_error;
-    if (node == NULL) {
-        return NULL;
-    }
-    const cJSON *inner = cJSON_GetObjectItemCaseSensitive(node, "error");
-    return kimi_convert_or_text(st, inner != NULL ? inner : node);
-}
-
-/* Keep the exception being raised as the one that ended the stream. */
-static void
-remember_failure(struct stream *self)
-{
-    PyObject *type = NULL;
-    PyObject *value = NULL;
-    PyObject *traceback = NULL;
-    PyErr_Fetch(&type, &value, &traceback);
-    PyErr_NormalizeException(&type, &value, &traceback);
-    Py_XSETREF(self->failure, Py_XNewRef(value));
-    PyErr_Restore(type, value, traceback);
-}
-
-/* End the stream with the exception for err and keep it: final() raises
- * it again rather than passing a broken reply off as complete. */
-static PyObject *
-raise_stream_error(struct stream *self, const struct kimi_error *err)
-{
-    struct module_state *st = kimi_state_of_type(Py_TYPE(self));
-    PyObject *exc = NULL;
-    PyObject *body = server_error_body(st, self);   /* new or NULL */
-
-    stream_release(self);
-    if (body != NULL || !PyErr_Occurred()) {
-        exc = kimi_exception_new(st, err, 1, body);
-        Py_XDECREF(body);
-    }
-    /* What the server said (already redacted by the core), request id
-     * included, whichever shape its error had. */
-    if (exc != NULL && self->transfer.has_api_error
-        && kimi_set_api_fields(exc, &self->transfer.api_error) < 0) {
-        Py_CLEAR(exc);
-    }
-    if (exc != NULL) {
-        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-        Py_DECREF(exc);
-    }
-    remember_failure(self);
-    return NULL;
-}
-
-/* A chunk that cannot be converted ends the stream (final() must not
- * keep what the iterator could not give): StreamError, caused by the
- * conversion's error. */
-static PyObject *
-fail_conversion(struct stream *self)
-{
-    struct module_state *st = kimi_state_of_type(Py_TYPE(self));
-    struct kimi_error err = {0};
-
-    stream_release(self);
-    err.http_status = self->status;
-    kimi_error_set(&err, KIMI_EPROTO,
-                   "stream: a chunk cannot be converted to Python objects");
-    kimi_raise_from_current(st, &err, 1);
-    remember_failure(self);
-    return NULL;
 }
 
 /* Read events until one yields a value for mode.
@@ -178,7 +96,7 @@ fail_conversion(struct stream *self)
  *       drain: loop
  */
 static PyObject *
-stream_read(struct stream *self, enum read_mode mode)
+stream_read(struct stream *self, enum kpy_read_mode mode)
 {
     struct module_state *st = kimi_state_of_type(Py_TYPE(self));
     struct kimi_error err;
@@ -195,30 +113,13 @@ stream_read(struct stream *self, enum read_mode mode)
             stream_release(self);
             return NULL;
         }
-        if (status == KIMI_DONE) {
-            self->completed = 1;
+        int over = 0;
+        PyObject *value = kpy_reader_take(st, &self->reader, &self->transfer,
+                                          mode, status, event, &err, &over);
+        if (over) {
             stream_release(self);
             return NULL;
         }
-        if (status != KIMI_OK) {
-            return raise_stream_error(self, &err);
-        }
-        PyObject *value = NULL;
-        if (mode == READ_CHUNKS) {
-            value = kimi_convert(st, event, self->chunk_class);
-            if (value == NULL) {
-                cJSON_Delete(event);
-                return fail_conversion(self);
-            }
-        }
-        else if (mode == READ_TEXT) {
-            const char *text = kimi_chunk_content(event);
-            if (text != NULL && text[0] != '\0') {
-                value = PyUnicode_DecodeUTF8(text, (Py_ssize_t)strlen(text),
-                                             "replace");
-            }
-        }
-        cJSON_Delete(event);
         if (value != NULL || PyErr_Occurred()) {
             return value;
         }
@@ -249,8 +150,8 @@ stream_next(struct stream *self)
     if (enter(self) < 0) {
         return NULL;
     }
-    PyObject *value = stream_read(self, self->text_mode ? READ_TEXT
-                                                        : READ_CHUNKS);
+    PyObject *value = stream_read(self, self->text_mode ? KPY_READ_TEXT
+                                                        : KPY_READ_CHUNKS);
     self->busy = 0;
     return value;
 }
@@ -265,32 +166,19 @@ stream_text(struct stream *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 stream_final(struct stream *self, PyObject *Py_UNUSED(ignored))
 {
-    struct kimi_error err = {0};
-    cJSON *reply = NULL;
-
     if (self->lane != NULL) {
         if (enter(self) < 0) {
             return NULL;
         }
-        PyObject *none = stream_read(self, READ_DRAIN);
+        PyObject *none = stream_read(self, KPY_READ_DRAIN);
         self->busy = 0;
         if (none != NULL || PyErr_Occurred()) {
             Py_XDECREF(none);
             return NULL;
         }
     }
-    if (self->failure != NULL) {
-        PyErr_SetObject((PyObject *)Py_TYPE(self->failure), self->failure);
-        return NULL;
-    }
-    if (kimi_events_reply(&self->transfer, self->completed, &reply, &err)
-        != KIMI_OK) {
-        return kimi_raise(kimi_state_of_type(Py_TYPE(self)), &err, 1, NULL);
-    }
-    PyObject *result = kimi_convert(kimi_state_of_type(Py_TYPE(self)), reply,
-                                    self->completion_class);
-    cJSON_Delete(reply);
-    return result;
+    return kpy_reader_final(kimi_state_of_type(Py_TYPE(self)), &self->reader,
+                            &self->transfer);
 }
 
 static PyObject *
@@ -322,14 +210,14 @@ static PyObject *
 stream_get_status(struct stream *self, void *closure)
 {
     (void)closure;
-    return PyLong_FromLong(self->status);
+    return PyLong_FromLong(self->reader.status);
 }
 
 static PyObject *
 stream_get_headers(struct stream *self, void *closure)
 {
     (void)closure;
-    return Py_NewRef(self->headers);
+    return Py_NewRef(self->reader.headers);
 }
 
 static PyObject *
@@ -344,21 +232,14 @@ stream_traverse(struct stream *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->client);
-    Py_VISIT(self->chunk_class);
-    Py_VISIT(self->completion_class);
-    Py_VISIT(self->headers);
-    Py_VISIT(self->failure);
-    return 0;
+    return kpy_reader_traverse(&self->reader, visit, arg);
 }
 
 static int
 stream_clear(struct stream *self)
 {
     stream_release(self);
-    Py_CLEAR(self->chunk_class);
-    Py_CLEAR(self->completion_class);
-    Py_CLEAR(self->headers);
-    Py_CLEAR(self->failure);
+    kpy_reader_clear(&self->reader);
     Py_CLEAR(self->client);
     return 0;
 }

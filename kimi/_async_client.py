@@ -1,0 +1,204 @@
+"""kimi.AsyncKimi: the asyncio client, and its one loop that waits.
+
+Requests are shaped exactly as for ``Kimi`` (kimi/_base_client.py, kimi/_resources.py)
+and run on libcurl's multi socket interface wired to the running loop
+(``kimi._core.Reactor``): sockets are watched with ``add_reader`` / ``add_writer``,
+libcurl's timer with ``call_soon`` / ``call_later``.  No thread is started.  Each await
+here is on a future the reactor resolves; everything else - parsing, errors, the retry
+decision, the limits - is the same C code the sync client runs.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, AsyncIterator, Mapping
+
+    from ._models import ChatCompletion, ChatCompletionChunk
+
+import asyncio
+import time
+
+from . import _core
+from ._base_client import DEFAULT_BASE_URL, BaseClient, time_left
+from ._exceptions import APIConnectionError, APIStatusError, APITimeoutError
+from ._resources import AsyncChat, AsyncModels, AsyncUsers
+
+__all__ = ["AsyncKimi", "AsyncStream", "DEFAULT_BASE_URL"]
+
+_PENDING = _core.PENDING
+
+
+class AsyncKimi(BaseClient):
+    """The asyncio client: the same arguments, resources, errors, retries and limits as
+    ``kimi.Kimi``, awaited.
+
+    ::
+
+        async with kimi.AsyncKimi() as client:
+            reply = await client.chat.completions.create(model="kimi-k2.6", messages=msgs)
+
+    It runs on whichever loop is running when a call is made (a notebook's included),
+    never starts one, and can be shared by any number of tasks of that loop.
+    Cancelling a task mid-request or mid-stream removes its transfer and frees the
+    connection.
+    """
+
+    def _bind_resources(self) -> None:
+        self.chat = AsyncChat(self)
+        self.models = AsyncModels(self)
+        self.users = AsyncUsers(self)
+        self._reactor_for: Any = None
+
+    def with_options(self, **changes: Any) -> "AsyncKimi":
+        """A new client with some settings changed (same names as the constructor)."""
+        config = self._config()
+        config.update(changes)
+        return type(self)(**config)
+
+    def _reactor(self) -> Any:
+        """The reactor of the running loop, made on the first call in that loop."""
+        loop = asyncio.get_running_loop()
+        reactor = self._reactor_for
+        if reactor is None or reactor.loop is not loop or reactor.closed:
+            if reactor is not None and reactor.loop.is_closed():
+                reactor.close()     # its loop is gone: give its lane back
+            reactor = self._reactor_for = _core.Reactor(self._core(), loop)
+        return reactor
+
+    async def close(self) -> None:
+        """End open requests and streams of this client and let go of the loop."""
+        reactor, self._reactor_for = self._reactor_for, None
+        if reactor is not None:
+            reactor.close()
+        self._core_client = None
+
+    async def __aenter__(self) -> "AsyncKimi":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _request(self, **shape: Any) -> Any:
+        request, total, deadline = self._prepare(shape)
+        attempt = 0
+        while True:
+            left = time_left(total, deadline)
+            try:
+                return await self._send(request, left, deadline)
+            except (APIStatusError, APIConnectionError) as exc:
+                delay = self._next_delay(exc, attempt, deadline)
+                if delay is None:
+                    raise
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    async def _send(self, request: Any, total: float | None, deadline: float | None) -> Any:
+        """One attempt: admitted by the client's limits, then run on the reactor."""
+        exchange = await self._start(request, total, deadline)
+        try:
+            result = exchange.poll()
+            while result is _PENDING:
+                await exchange.wait()
+                result = exchange.poll()
+        except BaseException:
+            exchange.close()    # cancelled, or failed: free the connection now
+            raise
+        if result is True:
+            return AsyncStream(exchange)
+        return result
+
+    async def _start(self, request: Any, total: float | None, deadline: float | None) -> Any:
+        reactor = self._reactor()
+        began = None
+        while True:
+            started = reactor.start(request, total)
+            if started is None:
+                await reactor.wait_slot()       # every easy handle is busy
+                continue
+            if started.__class__ is not float:
+                if began is not None:
+                    self._limiter.waited(time.monotonic() - began)
+                return started
+            if began is None:
+                began = time.monotonic()
+            if deadline is not None and time.monotonic() + started >= deadline:
+                self._limiter.waited(time.monotonic() - began)
+                exc = APITimeoutError("timed out: the call waited for the client's limits until its total timeout")
+                exc.limit = "total"
+                raise exc
+            await asyncio.sleep(started)
+
+
+class AsyncStream:
+    """A streamed chat completion for ``async for``: ``ChatCompletionChunk`` objects, or
+    content strings after ``text()``; ``await final()`` gives the assembled
+    ``ChatCompletion``.  ``async with stream:`` closes it (freeing the connection) however
+    the block ends; so does cancelling a task that is reading it."""
+
+    __slots__ = ("_exchange", "_text")
+
+    def __init__(self, exchange: Any) -> None:
+        self._exchange = exchange
+        self._text = False
+
+    @property
+    def status_code(self) -> int:
+        return self._exchange.status_code
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self._exchange.headers
+
+    @property
+    def closed(self) -> bool:
+        return self._exchange.closed
+
+    def __aiter__(self) -> "AsyncStream":
+        return self
+
+    async def __anext__(self) -> ChatCompletionChunk | str:
+        exchange = self._exchange
+        read = exchange.next_text if self._text else exchange.next
+        try:
+            value = read()
+            while value is _PENDING:
+                await exchange.wait()
+                value = read()
+        except StopAsyncIteration:
+            raise
+        except BaseException:
+            exchange.close()
+            raise
+        return value
+
+    def text(self) -> AsyncIterator[str]:
+        """Yield content strings only (``async for text in stream.text()``)."""
+        self._text = True
+        return self  # type: ignore[return-value]
+
+    async def final(self) -> ChatCompletion:
+        """Read what is left and return the assembled ``ChatCompletion``."""
+        exchange = self._exchange
+        try:
+            result = exchange.final()
+            while result is _PENDING:
+                await exchange.wait()
+                result = exchange.final()
+        except BaseException:
+            exchange.close()
+            raise
+        return result
+
+    async def close(self) -> None:
+        """Abort the transfer and free the connection."""
+        self._exchange.close()
+
+    async def __aenter__(self) -> "AsyncStream":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._exchange.close()
+
+    def __repr__(self) -> str:
+        return f"<AsyncStream status={self.status_code} closed={self.closed}>"
