@@ -1,12 +1,16 @@
 """Tests of kimi.testing, the local Kimi-compatible server, with stdlib clients.
 
-Everything goes over real loopback sockets: http.client for ordinary exchanges and a
-raw socket where the chunked framing itself is under test. SSE is parsed here by hand.
+Everything goes over real loopback sockets: http.client for ordinary exchanges, a raw
+socket where the chunked framing itself is under test, and asyncio streams on the test's
+own loop where thousands of connections must be open at once. SSE is parsed here by hand.
 """
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
+import contextlib
+import email.parser
 import http.client
 import json
 import os
@@ -14,8 +18,9 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -912,6 +917,278 @@ def test_reply_arguments_are_checked() -> None:
         KimiServer().script("not a reply")  # type: ignore[arg-type]
 
 
+# HTTP details the server handles itself ---------------------------------------------------------
+
+
+def test_expect_100_continue_gets_an_interim_response_then_the_reply(server: KimiServer) -> None:
+    data = json.dumps(HELLO).encode()
+    head = (
+        f"POST {CHAT} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n"
+        f"Expect: 100-continue\r\nContent-Length: {len(data)}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head.encode())
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(data)
+        f = sock.makefile("rb")
+        assert f.readline() == b"HTTP/1.1 200 OK\r\n"
+    assert server.requests[0].json == HELLO
+
+
+def test_unsupported_method_and_malformed_request_line_are_refused_and_closed(
+    server: KimiServer,
+) -> None:
+    def exchange(request: bytes) -> bytes:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(request)
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        return data
+
+    head_reply = exchange(b"HEAD /v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert head_reply.startswith(b"HTTP/1.1 501 Unsupported method ('HEAD')\r\n")
+    assert head_reply.endswith(b"\r\n\r\n")  # no body for HEAD
+    garbage = exchange(b"GARBAGE\r\n\r\n")
+    assert garbage.startswith(b"HTTP/1.1 400 Bad request syntax ('GARBAGE')\r\n")
+    assert b"\r\nConnection: close\r\n" in garbage and garbage.endswith(b"</html>\n")
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        b"X-Rep: a\r\nx-rep:b  \r\nX-REP: \tc\r\nHost: x\r\n",  # repeated, spacing kept
+        b"X-Folded: first\r\n  second\r\n\tthird\r\nX-After: 1\r\n",  # folded lines
+        b"X-Before: 1\r\nno colon here\r\nX-Lost: 2\r\n",  # a non-field ends the fields
+        b"X-Lf: 1\nX-Cr: a\rb\r\nX-Nel: a\x85b\r\n",  # line breaks str.splitlines() sees
+        b": no name\r\nFrom me\r\nX-Ok: \xe9t\xe9\r\n",
+    ],
+)
+def test_header_fields_are_recorded_as_http_server_parses_them(
+    server: KimiServer, fields: bytes
+) -> None:
+    fields = b"Connection: close\r\n" + fields + b"\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /v1/models HTTP/1.1\r\n" + fields)
+        while sock.recv(65536):
+            pass
+    expected: dict[str, str] = {}
+    for name, value in email.parser.Parser().parsestr(fields.decode("iso-8859-1")).items():
+        key = name.lower()
+        expected[key] = f"{expected[key]}, {value}" if key in expected else value
+    (recorded,) = server.requests
+    assert recorded.headers == expected
+    assert len(expected) > 1  # every case keeps a field of its own
+
+
+def test_pipelined_requests_are_answered_in_order(server: KimiServer) -> None:
+    auth = f"Authorization: Bearer {KEY}\r\n"
+    requests = (
+        f"GET /v1/models/kimi-k2.5 HTTP/1.1\r\n{auth}\r\n"
+        f"GET /v1/users/me/balance HTTP/1.1\r\n{auth}Connection: close\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(requests.encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.count(b"HTTP/1.1 200 OK\r\n") == 2
+    assert data.index(b'"kimi-k2.5"') < data.index(b'"available_balance"')
+    assert [r.path for r in server.requests] == ["/v1/models/kimi-k2.5", "/v1/users/me/balance"]
+
+
+# Concurrency: one loop thread, thousands of connections, latency, in-flight counts -----------
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true in time"
+        time.sleep(0.01)
+
+
+def chat_about(content: str) -> bytes:
+    return chat_request_bytes({**HELLO, "messages": [{"role": "user", "content": content}]})
+
+
+async def _read_reply(reader: asyncio.StreamReader) -> tuple[int, Any]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = re.search(rb"\r\nContent-Length: (\d+)\r\n", head)
+    assert length, head
+    return int(head.split(b" ", 2)[1]), json.loads(await reader.readexactly(int(length[1])))
+
+
+async def _ask_at_once(
+    port: int, contents: Sequence[str], while_open: Callable[[], None]
+) -> list[tuple[int, Any]]:
+    connections = await asyncio.gather(
+        *(asyncio.open_connection("127.0.0.1", port) for _ in contents)
+    )
+    try:
+        for (_, writer), content in zip(connections, contents):
+            writer.write(chat_about(content))
+        replies = await asyncio.gather(*(_read_reply(reader) for reader, _ in connections))
+        while_open()
+        return replies
+    finally:
+        for _, writer in connections:
+            writer.close()
+
+
+def ask_at_once(
+    port: int, contents: Sequence[str], while_open: Callable[[], None] = lambda: None
+) -> list[tuple[int, Any]]:
+    """One chat request per content, each on its own connection, from this thread's own
+    event loop: every connection is open before the first request is sent, and stays
+    open until every reply (status, JSON body) is read and `while_open` has run."""
+    return asyncio.run(asyncio.wait_for(_ask_at_once(port, contents, while_open), 120))
+
+
+def said(reply: tuple[int, Any]) -> str:
+    status, body = reply
+    assert status == 200, body
+    return str(body["choices"][0]["message"]["content"])
+
+
+@pytest.fixture
+def file_limit() -> Iterator[Callable[[int], None]]:
+    """need(n) raises the soft RLIMIT_NOFILE to n open files (skipping the test when the
+    hard limit is lower); the limit is restored afterwards."""
+    resource = pytest.importorskip("resource")
+    saved = resource.getrlimit(resource.RLIMIT_NOFILE)
+
+    def need(count: int) -> None:
+        soft, hard = saved
+        if hard != resource.RLIM_INFINITY and hard < count:
+            pytest.skip(f"needs {count} open files, the hard RLIMIT_NOFILE is {hard}")
+        if soft != resource.RLIM_INFINITY and soft < count:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (count, hard))
+
+    yield need
+    resource.setrlimit(resource.RLIMIT_NOFILE, saved)
+
+
+def test_two_thousand_connections_open_at_once_each_get_their_own_reply(
+    file_limit: Callable[[int], None],
+) -> None:
+    n = 2000
+    file_limit(2 * n + 256)  # both ends of every connection live in this process
+    contents = [f"connection {i}" for i in range(n)]
+    # The latency holds every reply back until all the requests have arrived.
+    with KimiServer(api_key=KEY, delay=0, latency=2.0) as srv:
+        threads = threading.active_count()
+        while_open: list[int] = []
+        count_threads = lambda: while_open.append(threading.active_count())  # noqa: E731
+        replies = ask_at_once(srv.port, contents, count_threads)
+        texts = [said(reply) for reply in replies]
+        assert all(text.startswith(f"You said “{c}”.") for c, text in zip(contents, texts))
+        assert srv.connections == n
+        assert srv.max_in_flight == n
+        assert while_open == [threads]  # no thread per connection
+        wait_until(lambda: srv.in_flight == 0)
+
+
+def test_in_flight_counts_requests_being_answered_and_returns_to_zero(server: KimiServer) -> None:
+    server.latency = 0.2
+    assert (server.in_flight, server.max_in_flight) == (0, 0)
+    replies = ask_at_once(server.port, [f"r{i}" for i in range(20)])
+    assert all(said(r).startswith(f"You said “r{i}”") for i, r in enumerate(replies))
+    assert server.max_in_flight == 20
+    wait_until(lambda: server.in_flight == 0)
+    server.reset_counters()
+    assert (server.in_flight, server.max_in_flight) == (0, 0)
+    conn = connect(server)
+    for _ in range(3):  # one after another on one connection: never two at once
+        assert post(conn, HELLO).read()
+    conn.close()
+    assert server.max_in_flight == 1
+    server.latency = 0
+    server.script(Reply.no_response(stall=True))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(chat_request_bytes(HELLO))
+        wait_until(lambda: server.in_flight == 1)  # a stalled reply is still being answered
+    wait_until(lambda: server.in_flight == 0)  # ...until the client hangs up
+
+
+def test_latency_delays_each_reply_without_serialising_connections(server: KimiServer) -> None:
+    server.latency = 0.2
+    conn = connect(server)
+    start = time.monotonic()
+    assert get(conn, "/v1/models").status == 200
+    one = time.monotonic() - start
+    conn.close()
+    assert 0.19 <= one < 2.0, one
+    start = time.monotonic()
+    replies = ask_at_once(server.port, [f"c{i}" for i in range(50)])
+    elapsed = time.monotonic() - start
+    assert all(said(r).startswith(f"You said “c{i}”") for i, r in enumerate(replies))
+    assert 0.19 <= elapsed < 5.0, elapsed  # one after another would take 50 x 0.2 = 10 s
+
+
+def test_latency_is_checked_and_settable() -> None:
+    assert KimiServer().latency == 0.0
+    srv = KimiServer(latency=0.5)
+    assert srv.latency == 0.5
+    srv.latency = 1
+    assert srv.latency == 1.0 and isinstance(srv.latency, float)
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError):
+            srv.latency = bad
+        with pytest.raises(ValueError):
+            KimiServer(latency=bad)
+    for wrong in ("1", None, True):
+        with pytest.raises(TypeError):
+            srv.latency = wrong  # type: ignore[assignment]
+    assert srv.latency == 1.0
+
+
+def test_close_with_stalled_dripping_and_idle_connections_is_prompt() -> None:
+    srv = KimiServer(api_key=KEY, delay=0).start()
+    serving = [t for t in threading.enumerate() if t.name == f"kimi.testing-{srv.port}"]
+    assert len(serving) == 1
+    srv.script(
+        *[Reply.no_response(stall=True)] * 20,
+        *[Reply.stream("abcdef", chunk_size=1, stall_after=2)] * 20,
+        *[Reply.stream("x" * 100, chunk_size=1, delay=1.0)] * 20,
+    )
+    socks = []
+    for _ in range(60):
+        sock = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        sock.sendall(chat_request_bytes(stream_request()))
+        socks.append(sock)
+    idle = connect(srv)
+    assert get(idle, "/v1/models").read()
+    wait_until(lambda: srv.in_flight == 60)
+    start = time.monotonic()
+    srv.close()
+    assert time.monotonic() - start < 2.0
+    assert not serving[0].is_alive()  # close() joined the serving thread
+    assert srv.in_flight == 0
+    for sock in socks:
+        received = b""
+        while data := sock.recv(65536):
+            received += data
+        assert b"[DONE]" not in received and not received.endswith(b"0\r\n\r\n")
+        sock.close()
+    idle.close()
+
+
+def test_start_and_close_from_other_threads() -> None:
+    srv = KimiServer(api_key=KEY, delay=0)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(srv.start).result()
+        conn = connect(srv)
+        assert get(conn, "/v1/models").status == 200
+        with pytest.raises(RuntimeError):
+            pool.submit(srv.start).result()
+        start = time.monotonic()
+        pool.submit(srv.close).result()
+        assert time.monotonic() - start < 2.0
+    conn.close()
+    srv.close()  # idempotent from this thread too
+
+
 # CLI --------------------------------------------------------------------------------------------
 
 
@@ -930,23 +1207,44 @@ def _cli(*args: str) -> subprocess.Popen[str]:
     )
 
 
+@contextlib.contextmanager
+def _cli_serving(*args: str) -> Iterator[http.client.HTTPConnection]:
+    """`python -m kimi.testing ARGS`, checked to print its URL line first; a connection to
+    it for the block; then SIGTERM, checked to end it with status 0."""
+    with _cli(*args) as proc:
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            match = re.fullmatch(r"KIMI_TESTING_URL=http://127\.0\.0\.1:(\d+)/v1\n", line)
+            assert match, line
+            conn = http.client.HTTPConnection("127.0.0.1", int(match.group(1)), timeout=10)
+            yield conn
+            conn.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=5)
+    assert proc.returncode == 0
+
+
 def test_cli_prints_url_serves_and_stops_on_sigterm() -> None:
-    proc = _cli("--port", "0", "--api-key", "sk-cli", "--bulk", "50")
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        match = re.fullmatch(r"KIMI_TESTING_URL=http://127\.0\.0\.1:(\d+)/v1\n", line)
-        assert match, line
-        conn = http.client.HTTPConnection("127.0.0.1", int(match.group(1)), timeout=10)
+    with _cli_serving("--port", "0", "--api-key", "sk-cli", "--bulk", "50") as conn:
         resp = post(conn, stream_request(), key="sk-cli")
         assert resp.status == 200
         assert len(chunks_of(resp.read())) == 51
         assert post(conn, HELLO, key="sk-other").status == 401
-        conn.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=5)
-    assert proc.returncode == 0
+
+
+def test_cli_latency_holds_each_reply_back() -> None:
+    with _cli_serving("--api-key", "sk-cli", "--latency", "0.3") as conn:
+        start = time.monotonic()
+        assert get(conn, "/v1/models", key="sk-cli").status == 200
+        assert time.monotonic() - start >= 0.29
+
+
+def test_cli_refuses_a_negative_latency() -> None:
+    proc = _cli("--latency", "-1")
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 2 and out == "" and "--latency" in err
 
 
 def test_cli_refuses_non_loopback_host() -> None:

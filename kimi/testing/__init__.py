@@ -3,7 +3,9 @@
 `KimiServer` serves the chat, models (the list and one by id) and balance endpoints on a
 loopback port; `Reply` scripts what it answers (streams, errors, raw bytes, bulk streams).
 Chat answers follow the request's ``n`` and ``stream_options.include_usage`` as the API
-does. Standard library only: it imports and serves without kimi's compiled extension.
+does. One thread runs an asyncio loop that holds thousands of connections at once;
+`latency` and the in-flight counters serve concurrency tests. Standard library only: it
+imports and serves without kimi's compiled extension.
 """
 
 from ._replies import Reply, ToolCall

@@ -37,6 +37,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--text", default="tok ", help="content of each bulk chunk (default 'tok ')"
     )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="service time waited before each reply starts (default 0)",
+    )
     return parser
 
 
@@ -54,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.bulk is not None and args.bulk < 0:
         print("python -m kimi.testing: --bulk must be >= 0", file=sys.stderr)
         return 2
+    if not 0 <= args.latency < float("inf"):
+        print("python -m kimi.testing: --latency must be a number of seconds >= 0", file=sys.stderr)
+        return 2
     default = Reply.bulk(args.bulk, text=args.text) if args.bulk is not None else None
     server = KimiServer(
         api_key=args.api_key or None,
@@ -61,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         delay=args.delay,
         default=default,
+        latency=args.latency,
     )
     signal.signal(signal.SIGTERM, _terminate)
     try:

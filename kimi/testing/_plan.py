@@ -4,7 +4,7 @@ The request decides what a reply leaves open: the model, streaming or not, ``n``
 and the ``stream_options.include_usage`` chunk.
 
 A Plan is either a Content-Length body or a sequence of pieces sent as HTTP chunks, plus
-how the body ends (cleanly, abruptly, or by stalling). No sockets here; see `_handler.py`.
+how the body ends (cleanly, abruptly, or by stalling). No sockets here; see `_response.py`.
 """
 
 from __future__ import annotations

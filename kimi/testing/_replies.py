@@ -1,7 +1,7 @@
 """`Reply`: an immutable description of one scripted HTTP answer of the local server.
 
 A Reply only says *what* to send; `_plan.py` turns it into bytes for one request and
-`_handler.py` writes them. Replies are reusable: ids and timestamps are made per request.
+`_response.py` writes them. Replies are reusable: ids and timestamps are made per request.
 """
 
 from __future__ import annotations

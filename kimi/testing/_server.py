@@ -1,7 +1,9 @@
 """`KimiServer`: a Kimi-compatible HTTP server on a loopback port, for tests and benchmarks.
 
-It serves from a daemon thread over real sockets (HTTP/1.1, keep-alive, chunked SSE).
-Thread-safe: scripts may be queued and records read from any thread while it serves.
+It serves from one daemon thread running an asyncio loop (`_loop.py`) over real sockets
+(HTTP/1.1, keep-alive, chunked SSE), thousands of connections at once. Thread-safe:
+scripts may be queued, records and counters read, and `start`/`close` called from any
+thread while it serves.
 """
 
 from __future__ import annotations
@@ -9,14 +11,12 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
-import time
 from types import TracebackType
 
-from ._handler import LoopbackHTTPServer
+from ._loop import ServingLoop, listening_socket
 from ._replies import Reply
-from ._state import RecordedRequest, ServerState
+from ._state import RecordedRequest, ServerState, checked_latency
 
-_POLL = 0.05
 _JOIN_BUDGET = 1.0
 
 
@@ -47,6 +47,8 @@ class KimiServer:
       otherwise); None accepts any request.
     - `delay`: seconds between events of the default reply (`Reply.echo`).
     - `default`: the reply used when no script is queued (settable later as `.default`).
+    - `latency`: seconds of service time waited before each reply starts (settable later
+      as `.latency`); connections wait it side by side, not one after another.
 
     Chat requests are validated (JSON object, `model`, non-empty `messages`, ``n`` absent
     or 1..5; 400 ``invalid_request_error`` otherwise) before a reply is taken. Replies come
@@ -56,6 +58,9 @@ class KimiServer:
     ``"choices": []`` chunk with top-level usage before ``data: [DONE]``.
     ``GET /v1/models/{id}`` answers the listed model object, or a 404
     ``resource_not_found_error`` "Not found the model {id} or Permission denied".
+
+    `in_flight` and `max_in_flight` count requests being answered (from the head read to
+    the reply written), so a test can prove a client never exceeds a concurrency limit.
     """
 
     def __init__(
@@ -66,56 +71,51 @@ class KimiServer:
         port: int = 0,
         delay: float = 0.02,
         default: Reply | None = None,
+        latency: float = 0.0,
     ) -> None:
         self._address = loopback_address(host)
         self._port = port
         self._initial_default = default if default is not None else Reply.echo(delay=delay)
-        self._state = ServerState(api_key, self._initial_default)
-        self._httpd: LoopbackHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._state = ServerState(api_key, self._initial_default, latency)
+        self._lifecycle = threading.Lock()
+        self._serving: ServingLoop | None = None
+        self._bound_port: int | None = None
         self._closed = False
 
     # Lifecycle ---------------------------------------------------------------------
     def start(self) -> KimiServer:
-        """Bind the port and serve from a daemon thread. Returns self."""
-        if self._closed:
-            raise RuntimeError("KimiServer.start: the server was closed")
-        if self._httpd is not None:
-            raise RuntimeError("KimiServer.start: already started")
-        host, family = self._address
-        httpd = LoopbackHTTPServer((host, self._port), family, self._state)
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever,
-            kwargs={"poll_interval": _POLL},
-            name=f"kimi.testing-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
+        """Bind the port and serve from a daemon thread. Returns self once it accepts."""
+        with self._lifecycle:
+            if self._closed:
+                raise RuntimeError("KimiServer.start: the server was closed")
+            if self._serving is not None:
+                raise RuntimeError("KimiServer.start: already started")
+            host, family = self._address
+            sock = listening_socket(host, family, self._port)
+            port = int(sock.getsockname()[1])
+            serving = ServingLoop(sock, self._state, name=f"kimi.testing-{port}")
+            serving.start()
+            self._serving, self._bound_port = serving, port
         return self
 
     def close(self) -> None:
-        """Stop serving, end stalled and dripping replies, cut open connections.
+        """Stop serving, end stalled and dripping replies, cut open connections, join the
+        serving thread.
 
         Returns promptly (well under a second) even while replies are stalled.
         Idempotent.
         """
-        if self._closed:
-            return
-        self._closed = True
-        self._state.stop.set()
-        httpd = self._httpd
-        if httpd is None:
-            return
-        httpd.shutdown()
-        threads = httpd.cut_connections()
-        httpd.server_close()
-        deadline = time.monotonic() + _JOIN_BUDGET
-        for thread in [t for t in (self._thread,) if t is not None] + threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lifecycle:
+            if self._closed:
+                return
+            self._closed = True
+            if self._serving is not None:
+                self._serving.stop(_JOIN_BUDGET)
 
     def __enter__(self) -> KimiServer:
-        if self._httpd is None:
+        with self._lifecycle:
+            started = self._serving is not None
+        if not started:
             self.start()
         return self
 
@@ -154,6 +154,15 @@ class KimiServer:
         self._state.default = reply
 
     @property
+    def latency(self) -> float:
+        """Seconds waited before each reply starts (0: none)."""
+        return self._state.latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        self._state.latency = checked_latency(seconds)
+
+    @property
     def pending(self) -> int:
         """How many scripted replies are still queued."""
         return self._state.pending()
@@ -170,6 +179,20 @@ class KimiServer:
         return self._state.connections
 
     @property
+    def in_flight(self) -> int:
+        """How many requests are being answered now: head read, reply not yet written."""
+        return self._state.in_flight
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most requests in flight at once since start or `reset_counters`."""
+        return self._state.max_in_flight
+
+    def reset_counters(self) -> None:
+        """Count `max_in_flight` afresh from now (from the requests in flight now)."""
+        self._state.reset_counters()
+
+    @property
     def api_key(self) -> str | None:
         """The key required as ``Authorization: Bearer <key>``; None means no check."""
         return self._state.api_key
@@ -181,9 +204,9 @@ class KimiServer:
     @property
     def port(self) -> int:
         """The bound port (after `start`)."""
-        if self._httpd is None:
+        if self._bound_port is None:
             raise RuntimeError("KimiServer.port: the server is not started")
-        return int(self._httpd.server_address[1])
+        return self._bound_port
 
     @property
     def base_url(self) -> str:
@@ -192,6 +215,6 @@ class KimiServer:
         return f"http://{host}:{self.port}/v1"
 
     def __repr__(self) -> str:
-        where = self.base_url if self._httpd is not None else "not started"
+        where = self.base_url if self._bound_port is not None else "not started"
         state = "closed" if self._closed else "open"
         return f"<KimiServer {where} {state}>"

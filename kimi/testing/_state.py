@@ -1,11 +1,12 @@
-"""Shared state of one local server: scripts, recorded requests, counters, the stop event.
+"""Shared state of one local server: scripts, recorded requests, counters, the latency.
 
-Read and written by the handler threads and the test's thread; every mutation happens
-under `lock`. The stop event is set by `KimiServer.close()` to end drips and stalls.
+Written by the serving loop's thread and read or written by the test's threads; every
+mutation happens under `lock`. Nothing here does I/O or knows about asyncio.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -29,16 +30,31 @@ class RecordedRequest:
     json: Any
 
 
-class ServerState:
-    """Scripts and records of one server (thread-safe)."""
+def checked_latency(value: float) -> float:
+    """`value` as seconds of service time; TypeError or ValueError unless a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"latency: expected seconds as a number, got {type(value).__name__}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"latency: must be a finite number >= 0, got {value!r}")
+    return float(value)
 
-    def __init__(self, api_key: str | None, default: Reply) -> None:
+
+class ServerState:
+    """Scripts, records and counters of one server (thread-safe).
+
+    `in_flight` counts requests from their head read to their reply written;
+    `max_in_flight` is its peak since creation or `reset_counters`.
+    """
+
+    def __init__(self, api_key: str | None, default: Reply, latency: float) -> None:
         self.api_key = api_key
         self.default = default
+        self.latency = checked_latency(latency)
         self.lock = threading.Lock()
-        self.stop = threading.Event()
         self.requests: list[RecordedRequest] = []
         self.connections = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._chat: deque[Reply] = deque()
         self._by_path: dict[str, deque[Reply]] = {}
 
@@ -49,6 +65,20 @@ class ServerState:
     def count_connection(self) -> None:
         with self.lock:
             self.connections += 1
+
+    def begin_request(self) -> None:
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def end_request(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
+
+    def reset_counters(self) -> None:
+        """Count the peak afresh, starting from the requests in flight now."""
+        with self.lock:
+            self.max_in_flight = self.in_flight
 
     def script(self, replies: tuple[Reply, ...]) -> None:
         _check(replies)
