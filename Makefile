@@ -2,7 +2,7 @@
 #
 #   make demo    stream a Kimi answer (the local server when no MOONSHOT_API_KEY)
 #   make test    C unit tests under ASan/UBSan, then pytest
-#   make bench   benchmarks against openai-python, a stdlib loop and curl
+#   make bench   benchmarks against openai-python, a stdlib loop, curl, aiohttp, ...
 #
 # Each target installs what it needs: Debian packages (apt-get, as root),
 # a .venv, and the extension built in place.
@@ -87,8 +87,24 @@ test: ctest pytest
 demo: build
 	@$(PY) -m kimi demo
 
+# Benchmark-only contenders go into the venv here, not into the test venv; the
+# concurrency scenarios need nginx and its echo module (as root, through apt-get).
+BENCH_PIP := openai aiohttp httpx litellm
+NGINX_ECHO := /usr/lib/nginx/modules/ngx_http_echo_module.so
 bench: build
-	@$(PY) -c "import openai" 2>/dev/null || $(PY) -m pip install -q openai
+	@$(PY) -c "import importlib.util as u, sys; \
+	  sys.exit(any(u.find_spec(m) is None for m in '$(BENCH_PIP)'.split()))" \
+	  || $(PY) -m pip install -q $(BENCH_PIP)
+	@if [ ! -x /usr/sbin/nginx ] || [ ! -f $(NGINX_ECHO) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing nginx libnginx-mod-http-echo"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq nginx libnginx-mod-http-echo >/dev/null; \
+	  else \
+	    echo "the concurrency benchmarks need nginx with its echo module:"; \
+	    echo "    sudo apt-get install nginx libnginx-mod-http-echo"; \
+	  fi; \
+	fi
 	$(PY) -m benchmarks
 
 # The pytest suite against the extension built with ASan and UBSan.

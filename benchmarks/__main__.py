@@ -4,10 +4,14 @@
     python -m benchmarks --quick         10,000-chunk streams, shorter thread windows
     python -m benchmarks --chunks N      another stream length
     python -m benchmarks --calls N       non-streaming calls per run (default 2000)
+    python -m benchmarks --requests N    requests per run in the concurrency scenario
+                                         (default 10000; slower contenders run a share)
     python -m benchmarks --baseline REV  compare kimi now with kimi at REV (default 1f14ea6;
                                          `none`: no comparison)
     python -m benchmarks --no-callgrind  skip the instruction counts under valgrind
     python -m benchmarks --only import   some scenarios (README.md is then left alone)
+    python -m benchmarks --only concurrency   many requests at once, fixed latency and
+                                         1,000 streams, against nginx
 
 Progress goes to stderr; the tables go to stdout. A contender that sees the wrong
 number of chunks or characters, or a wrong reply, stops the run with an error: no table
@@ -29,15 +33,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import (
-    bench_callgrind, bench_import, bench_requests, bench_streaming, bench_threads,
-    bench_throughput,
+    _nginx, bench_callgrind, bench_concurrency, bench_import, bench_latency, bench_requests,
+    bench_streaming, bench_streams, bench_threads, bench_throughput,
 )
 from ._baseline import DEFAULT_REV, Baseline, before, prepare, working_tree
 from ._harness import BenchError, fmt_num, fmt_ratio, table
 
-SCENARIOS = ("streaming", "throughput", "requests", "import", "threads", "callgrind")
+SCENARIOS = ("streaming", "throughput", "requests", "concurrency", "import", "threads", "callgrind")
 #: The scenarios a run needs to rewrite README.md ("callgrind" may be left out).
-README_SCENARIOS = ("streaming", "throughput", "requests", "import", "threads")
+README_SCENARIOS = ("streaming", "throughput", "requests", "concurrency", "import", "threads")
 #: The scenarios kimi before takes part in.
 BASELINE_SCENARIOS = ("streaming", "throughput", "requests", "callgrind")
 README = Path(__file__).resolve().parent / "README.md"
@@ -45,11 +49,13 @@ README = Path(__file__).resolve().parent / "README.md"
 INTRO = """\
 # Benchmarks
 
-`python -m benchmarks` (or `make bench`, which first installs `openai` into `.venv`) measures
-kimi against [openai-python](https://github.com/openai/openai-python), httpx with a `json.loads`
-loop, a standard-library loop (`http.client` + `json`) and `curl`, and against kimi itself as
-it was at an earlier commit ("kimi before", by default `1f14ea6`, the last release). This file
-is rewritten by each run; the text above "Results" lives in `benchmarks/__main__.py`.
+`python -m benchmarks` (or `make bench`, which first installs `openai`, `aiohttp`, `httpx` and
+`litellm` into `.venv`, and nginx with its echo module from Debian) measures kimi against
+[openai-python](https://github.com/openai/openai-python), httpx with a `json.loads` loop, a
+standard-library loop (`http.client` + `json`) and `curl`, many requests at once against
+aiohttp, httpx's `AsyncClient`, `AsyncOpenAI` and litellm, and against kimi itself as it was at
+an earlier commit ("kimi before", by default `1f14ea6`, the last release). This file is
+rewritten by each run; the text above "Results" lives in `benchmarks/__main__.py`.
 
 ## How it is measured
 
@@ -102,11 +108,46 @@ is rewritten by each run; the text above "Results" lives in `benchmarks/__main__
   (repeated runs of one build agree within about 1%), so they tell small differences
   between kimi now and before apart when CPU times cannot.
   `--no-callgrind` skips them (about a minute of the run).
+- **Concurrency** uses nginx instead of the Python server, which would cost more CPU than
+  the clients once hundreds of requests are in flight on this machine: Debian's nginx, one
+  worker, keep-alive, started by the benchmark on a free loopback port from a
+  configuration it writes under `build/` (`daemon off`, its own pid file, logs and temp
+  paths; stopped at the end). Each location is fetched with curl first and compared byte
+  for byte with the fixed reply it should send. Its CPU is not counted.
+  - **Many requests**: 10,000 non-streaming calls (`--requests`) answered at once by
+    nginx's fixed chat completion, 256 in flight: kimi and openai-python each share one
+    client among a `ThreadPoolExecutor(64)`; `Kimi.map` and `AsyncKimi.map` get the
+    requests and `concurrency=256`; `AsyncKimi`, `AsyncOpenAI`, aiohttp (one
+    `ClientSession`, `TCPConnector(limit=256)`, `json.loads` of each body), httpx's
+    `AsyncClient` (`max_connections=256`) and litellm's `acompletion` (its OpenAI-compatible
+    provider pointed at nginx) run 256 worker tasks in one loop, each awaiting the next
+    request until all were sent. The slower contenders run a fifth (a tenth for litellm) of
+    the requests so the run stays short; all figures are per request. Each contender runs
+    in its own fresh process: imports, the client and one untimed request first, then the
+    timed requests; **client CPU per request** is `time.process_time()` over them (the
+    whole process, every thread included) divided by the requests, **requests/s** the
+    requests over the `perf_counter()` wall time. Every reply's message content must equal
+    the fixed reply's, and map results must come in input order with `ordered=True`.
+    Rounds rotate; tables give the best round. Contenders whose API this tree's kimi does
+    not have (`AsyncKimi`, `map`) are skipped, and the reason is printed.
+  - **Fixed latency**: 1,000 calls, 64 in flight, against an nginx location that waits
+    50 ms (the echo module's `echo_sleep`, no CPU) before the same reply; the best wall
+    time against the ideal 1,000 ÷ 64 × 50 ms = 781 ms, for `Kimi.map`, `AsyncKimi`, kimi
+    on 64 threads and aiohttp, the same processes as above.
+  - **1,000 streams**: that many streams at once in one asyncio loop, each 200 content
+    chunks 20 ms apart (nginx's echo module: each event, `echo_flush`, `echo_sleep`), so
+    about 4 s a stream and 50,000 chunks/s in all; `AsyncKimi` and aiohttp (SSE lines and
+    `json.loads`), one run each after one untimed stream on a client of its own. Every
+    stream's assembled content must equal the fixed reply's. Memory is the growth of the
+    process's peak RSS (VmHWM) over the run divided by the streams; loop lag is how late
+    a task that sleeps 5 ms again and again wakes, p99 and largest over the run.
 - **Import** is a fresh interpreter per run: the wall time of `python -c "import X"`
   minus that of `python -c "pass"`, and the cumulative time `-X importtime` reports.
 - **Threads**: a pure-Python counting loop in one thread, alternately alone and while a
-  second thread of the same process streams; the retained fraction compares each streaming
-  window with the windows alone around it.
+  second thread of the same process streams, or keeps 64 non-streaming requests to nginx
+  in flight (through `Kimi.map`, and through 64 threads sharing one `kimi.Kimi` for
+  reference); the retained fraction compares each loaded window with the windows alone
+  around it.
 
 ## What it does not show
 
@@ -131,6 +172,11 @@ is rewritten by each run; the text above "Results" lives in `benchmarks/__main__
   reads than at full speed.
 - CPU time of the whole client process, so background threads a client may start count
   against it; memory is only the peak RSS of each process.
+- nginx answers the concurrency scenarios from memory in microseconds; the real API takes
+  seconds per request and limits requests and tokens per minute. So requests/s there is
+  what the client can do with a core, not what an account gets, and the fixed-latency run
+  only shows whether a client keeps its slots full. On 2 cores nginx and the client share
+  the machine, so the fastest contenders' wall times include waiting for nginx.
 """
 
 
@@ -141,6 +187,7 @@ class Config:
     chunks: int
     rounds: int
     calls: int
+    requests: int
     thread_seconds: float
     import_runs: int
     baseline: str | None
@@ -206,6 +253,9 @@ def machine() -> list[tuple[str, str]]:
         ("cJSON (kimi._core.cjson_version)", _core.cjson_version),
         ("openai-python", _version("openai")),
         ("httpx", _httpx_version()),
+        ("aiohttp", _version("aiohttp")),
+        ("litellm", _version("litellm")),
+        ("nginx", _nginx.version()),
         ("curl CLI", _curl_cli()),
     ]
 
@@ -265,14 +315,51 @@ def targets(results: dict[str, Any]) -> list[Target]:
             f"bytes/s, kimi vs `curl -N` ({shape})", f"{share * 100:.1f}% of curl",
             "–", None, "≥ 50%", share >= 0.5,
         ))
+    concurrency = results.get("concurrency")
+    if concurrency is not None:
+        out += concurrency_targets(concurrency)
     threads = results.get("threads")
     if threads is not None:
-        retained = threads.retained("paced", "kimi")
-        if retained is not None:
+        for load, name, what in (("paced", "kimi", "kimi streams (paced stream)"),
+                                 ("map", "kimi-map", "`Kimi.map` keeps 64 requests in flight")):
+            retained = threads.retained(load, name)
             out.append(Target(
-                "a CPU-bound thread's speed while kimi streams (paced stream)",
-                f"{retained * 100:.1f}% kept", "–", None, "≥ 90%", retained >= 0.9,
+                f"a CPU-bound thread's speed while {what}",
+                f"{retained * 100:.1f}% kept" if retained is not None else _not_measured(threads.skipped(load, name)),
+                "–", None, "≥ 90%", retained >= 0.9 if retained is not None else None,
             ))
+    return out
+
+
+def _not_measured(why: str | None) -> str:
+    return "skipped" if why else "not run"
+
+
+def concurrency_targets(res: "Concurrency") -> list[Target]:
+    """The DESIGN.md budget for many requests and many streams, where measured."""
+    out: list[Target] = []
+    many, latency, streams = res.many, res.latency, res.streams
+    for name, need in (("kimi-map", 15), ("async-kimi", 10)):
+        ratio = (many.per_s(name) / many.per_s("async-openai")
+                 if many.has(name) and many.has("async-openai") else None)
+        out.append(Target(
+            f"many requests: {many.label(name)} throughput vs AsyncOpenAI's",
+            f"{fmt_ratio(ratio)}" if ratio is not None else _not_measured(many.skipped.get(name)),
+            "–", None, f"≥ {need}×", ratio >= need if ratio is not None else None,
+        ))
+    for name in ("kimi-map", "async-kimi"):
+        over = bench_latency.wall_over_ideal(latency, name) if latency.has(name) else None
+        out.append(Target(
+            f"50 ms server: {latency.label(name)} wall vs the ideal",
+            f"{over:.3f}× ideal" if over is not None else _not_measured(latency.skipped.get(name)),
+            "–", None, "≤ 1.10× ideal", over <= 1.10 if over is not None else None,
+        ))
+    kb = streams.kb_per_stream("async-kimi") if "async-kimi" in streams.runs else None
+    out.append(Target(
+        f"{streams.streams:,} concurrent streams in one `AsyncKimi` loop: peak RSS per stream",
+        f"{fmt_num(kb)} KB" if kb is not None else _not_measured(streams.skipped.get("async-kimi")),
+        "–", None, "≤ 64 KB", kb <= 64 if kb is not None else None,
+    ))
     return out
 
 
@@ -379,6 +466,38 @@ def step_requests(config: Config, baseline: Baseline | None) -> Step:
     return res, section("Non-streaming requests", bench_requests.describe(res), bench_requests.render(res))
 
 
+@dataclass
+class Concurrency:
+    """The three scenarios run against one nginx."""
+
+    many: bench_concurrency.ManyResult
+    latency: bench_concurrency.ManyResult
+    streams: bench_streams.StreamsResult
+
+
+def step_concurrency(config: Config, baseline: Baseline | None) -> Step:
+    why = _nginx.unavailable()
+    if why:
+        log(f"concurrency: skipped: {why}")
+        return None, section("Concurrency", f"Skipped: {why}.")
+    log(f"concurrency: nginx; {config.requests:,} requests at {bench_concurrency.CONCURRENCY}, "
+        f"{bench_latency.REQUESTS:,} against 50 ms, {bench_streams.STREAMS:,} streams; {config.rounds} rounds")
+    with _nginx.Nginx() as server:
+        many = bench_concurrency.measure(server.url("fast"), config.requests, config.rounds, log=log)
+        log("fixed latency: 50 ms per request")
+        latency = bench_latency.measure(server.url("slow"), config.rounds, log=log)
+        log(f"streams: {bench_streams.STREAMS:,} at once")
+        streams = bench_streams.measure(server.url("paced"), server.url("stream"), log=log)
+    text = "\n\n".join([
+        section("Many requests at once", bench_concurrency.describe(many), bench_concurrency.render(many)),
+        section("Fixed latency: 50 ms per request", bench_latency.describe(latency),
+                bench_latency.render(latency)),
+        section(f"{bench_streams.STREAMS:,} streams in one loop", bench_streams.describe(streams),
+                bench_streams.render(streams)),
+    ])
+    return Concurrency(many, latency, streams), text
+
+
 def step_import(config: Config, baseline: Baseline | None) -> Step:
     log(f"import: {config.import_runs} fresh interpreters each")
     res = bench_import.run(config.import_runs, log=log)
@@ -391,11 +510,13 @@ def step_threads(config: Config, baseline: Baseline | None) -> Step:
     return res, section(
         "Threads",
         f"A pure-Python loop (`x += i`) in one thread, {config.thread_seconds:g} s "
-        "windows alone and while another thread streams, alternating (A S A S … A, five "
-        "streaming windows); retained = median over the streaming windows of each one's rate "
+        "windows alone and while another thread loads the client, alternating (A S A S … A, "
+        "five loaded windows); retained = median over the loaded windows of each one's rate "
         "over the mean of its two neighbours alone. "
         "In the bulk case the streaming thread is itself busy all the time, so the two "
-        "threads share the GIL and the cores.",
+        "threads share the GIL and the cores. The last load keeps "
+        f"{bench_threads.IN_FLIGHT} non-streaming requests to nginx in flight, through "
+        f"`Kimi.map` or through {bench_threads.IN_FLIGHT} threads sharing one client.",
         bench_threads.render(res),
     )
 
@@ -417,6 +538,7 @@ STEPS: dict[str, Callable[[Config, Baseline | None], Step]] = {
     "streaming": step_streaming,
     "throughput": step_throughput,
     "requests": step_requests,
+    "concurrency": step_concurrency,
     "import": step_import,
     "threads": step_threads,
     "callgrind": step_callgrind,
@@ -453,7 +575,7 @@ def prepare_baseline(config: Config) -> tuple[Baseline | None, str]:
 def settings_line(config: Config, elapsed: float) -> str:
     return (
         f"Run on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with "
-        f"`--chunks {config.chunks}`, `--calls {config.calls}`, "
+        f"`--chunks {config.chunks}`, `--calls {config.calls}`, `--requests {config.requests}`, "
         f"`--baseline {config.baseline or 'none'}`, {config.rounds} rounds, "
         f"{config.thread_seconds:g} s thread windows, {config.import_runs} import runs; the "
         f"whole run took {elapsed:.0f} s; load average at the end {os.getloadavg()[0]:.2f}."
@@ -469,8 +591,8 @@ def readme(machine_rows: list[tuple[str, str]], sections: list[str], items: list
         "## Targets\n\n"
         "\"Required\" is the minimum kimi must meet; the DESIGN.md budget is the stricter goal "
         "of the design document's performance budget. Both are judged on the "
-        "figures of this one run (best rounds for streaming and requests, medians for import "
-        "and threads).\n\n" + render_targets(items),
+        "figures of this one run (best rounds for streaming, requests and concurrency, the one "
+        "run of the 1,000 streams, medians for import and threads).\n\n" + render_targets(items),
     ]
     return "\n\n".join(p.rstrip() for p in parts) + "\n"
 
@@ -479,9 +601,11 @@ def parse_args(argv: list[str] | None) -> Config:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--chunks", type=int, help="content chunks per stream (default 100000)")
     parser.add_argument("--quick", action="store_true",
-                        help="10,000 chunks, 500 calls, shorter thread windows and callgrind runs")
+                        help="10,000 chunks, 500 calls, 2,000 requests, shorter thread windows and callgrind runs")
     parser.add_argument("--rounds", type=int, default=3, help="runs per contender (default 3)")
     parser.add_argument("--calls", type=int, help="non-streaming calls per run (default 2000)")
+    parser.add_argument("--requests", type=int,
+                        help="requests per run in the concurrency scenario (default 10000)")
     parser.add_argument("--baseline", default=DEFAULT_REV, metavar="REV",
                         help=f"compare with kimi at this commit (default {DEFAULT_REV}; 'none': do not)")
     parser.add_argument("--no-callgrind", action="store_true",
@@ -491,10 +615,14 @@ def parse_args(argv: list[str] | None) -> Config:
     args = parser.parse_args(argv)
     chunks = args.chunks if args.chunks is not None else (10_000 if args.quick else 100_000)
     calls = args.calls if args.calls is not None else (500 if args.quick else bench_requests.CALLS)
+    requests = args.requests if args.requests is not None else (
+        2_000 if args.quick else bench_concurrency.REQUESTS)
     if chunks < 100:
         parser.error("--chunks must be at least 100")
     if calls < 1:
         parser.error("--calls must be at least 1")
+    if requests < 1:
+        parser.error("--requests must be at least 1")
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     scenarios = tuple(args.only) if args.only else SCENARIOS
@@ -504,6 +632,7 @@ def parse_args(argv: list[str] | None) -> Config:
         chunks=chunks,
         rounds=args.rounds,
         calls=calls,
+        requests=requests,
         thread_seconds=0.25 if args.quick else 0.5,
         import_runs=5 if args.quick else 7,
         baseline=None if args.baseline.lower() == "none" else args.baseline,

@@ -111,11 +111,13 @@ def check_origin(name: str, run: dict[str, Any], baseline: Baseline | None, labe
 @dataclass(kw_only=True)
 class Rounds:
     """What a scenario's results share: `runs` (contender name -> the result of each
-    round), `baseline` (None: no kimi before) and the class's `LABELS`."""
+    round), `skipped` (contender name -> why it did not run), `baseline` (None: no kimi
+    before) and the class's `LABELS`."""
 
     LABELS: ClassVar[dict[str, str]] = {}
     baseline: Baseline | None = None
     runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def label(self, name: str) -> str:
         return label_of(name, self.LABELS, self.baseline)
@@ -136,10 +138,17 @@ class Rounds:
         log: Callable[[str], None],
     ) -> None:
         """Run each of `names` `rounds` times with `run_one`, the order rotating between
-        rounds (see `rotated`), and keep every run."""
+        rounds (see `rotated`), and keep every run. A run that reports ``skipped`` (the
+        API it measures is missing) records why, and that contender runs no more."""
         width = max(len(self.label(name)) for name in names)
         for round_no, name in rotated(names, rounds):
+            if name in self.skipped:
+                continue
             run = run_one(name)
+            if "skipped" in run:
+                self.skipped[name] = run["skipped"]
+                log(f"  {self.label(name):<{width}}  skipped: {run['skipped']}")
+                continue
             self.runs.setdefault(name, []).append(run)
             log(f"  round {round_no}/{rounds} {self.label(name):<{width}}  "
                 f"cpu {run['cpu']:.3f} s  wall {run['wall']:.3f} s")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import resource
 import selectors
 import statistics
 import subprocess
@@ -193,6 +194,17 @@ def kimi_origin() -> str | None:
     return os.path.dirname(os.path.abspath(path)) if path else None
 
 
+def raise_nofile() -> int:
+    """Raise this process's soft limit of open files to its hard limit, for the scenarios
+    that hold thousands of sockets (children inherit it); return the soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536 if hard == resource.RLIM_INFINITY else hard
+    if soft == resource.RLIM_INFINITY or soft >= want:
+        return want
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return want
+
+
 def median(values: Iterable[float]) -> float:
     return statistics.median(list(values))
 
@@ -236,6 +248,14 @@ def fmt_peak_rss(runs: Sequence[dict[str, Any]]) -> str:
     """The largest peak RSS (MB) of `runs`, or a dash if none reported one."""
     values = [r["rss_mb"] for r in runs if r.get("rss_mb") is not None]
     return fmt_num(max(values), 2) if values else "–"
+
+
+def skipped_note(why: dict[str, str]) -> str:
+    """The paragraph under a table naming the contenders that did not run (label ->
+    reason), with a blank line before it; "" when all ran."""
+    if not why:
+        return ""
+    return "\n\nSkipped: " + "; ".join(f"{label} ({reason})" for label, reason in why.items()) + "."
 
 
 def fmt_ratio(value: float) -> str:
