@@ -8,6 +8,9 @@
 # a .venv, and the extension built in place.
 
 PYTHON ?= python3
+# What the tests need from PyPI: pytest; openai-python as a real client of
+# kimi.testing; nbclient and ipykernel to run a notebook as Jupyter does.
+TEST_PIP := pytest setuptools wheel openai nbclient ipykernel
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := libcurl4-openssl-dev libcjson-dev pkg-config gcc make \
@@ -57,7 +60,7 @@ $(PY):
 	    && $(PYTHON) -m venv $(VENV); \
 	  else echo "run: sudo apt-get install python3-venv"; exit 1; fi; }
 	@$(PY) -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-	@$(PY) -m pip install -q pytest setuptools wheel openai
+	@$(PY) -m pip install -q $(TEST_PIP)
 
 venv: $(PY)
 
@@ -79,7 +82,11 @@ ctest: deps $(C_TESTS)
 	  KIMI_VECTORS=$(CURDIR)/tests/vectors ./$$t || exit 1; \
 	done
 
+# A venv made before a test dependency was added gets it here.
 pytest: build
+	@$(PY) -c "import importlib.util as u, sys; \
+	  sys.exit(any(u.find_spec(m) is None for m in ('nbclient', 'ipykernel', 'openai')))" \
+	  || $(PY) -m pip install -q $(TEST_PIP)
 	$(PY) -m pytest -q tests
 
 test: ctest pytest

@@ -49,6 +49,7 @@ class AsyncKimi(BaseClient):
         self.models = AsyncModels(self)
         self.users = AsyncUsers(self)
         self._reactor_for: Any = None
+        self._closed = False
 
     def with_options(self, **changes: Any) -> "AsyncKimi":
         """A new client with some settings changed (same names as the constructor)."""
@@ -58,6 +59,8 @@ class AsyncKimi(BaseClient):
 
     def _reactor(self) -> Any:
         """The reactor of the running loop, made on the first call in that loop."""
+        if self._closed:
+            raise RuntimeError("AsyncKimi: the client is closed (make another, or use with_options)")
         loop = asyncio.get_running_loop()
         reactor = self._reactor_for
         if reactor is None or reactor.loop is not loop or reactor.closed:
@@ -67,7 +70,10 @@ class AsyncKimi(BaseClient):
         return reactor
 
     async def close(self) -> None:
-        """End open requests and streams of this client and let go of the loop."""
+        """End the client's open requests and streams (they raise
+        ``APIConnectionError`` / ``StreamError``) and let go of the loop; later calls
+        raise ``RuntimeError``."""
+        self._closed = True
         reactor, self._reactor_for = self._reactor_for, None
         if reactor is not None:
             reactor.close()
@@ -88,7 +94,7 @@ class AsyncKimi(BaseClient):
                 return await self._send(request, left, deadline)
             except (APIStatusError, APIConnectionError) as exc:
                 delay = self._next_delay(exc, attempt, deadline)
-                if delay is None:
+                if delay is None or self._closed:
                     raise
             await asyncio.sleep(delay)
             attempt += 1

@@ -267,13 +267,26 @@ def test_closing_the_client_ends_its_open_streams(server):
     server.default = Reply.echo(delay=0.05)
 
     async def main():
-        client = make_async(server)
+        client = make_async(server, max_retries=3)
         stream = await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+        server.script(Reply.no_response(stall=True))
+        pending = asyncio.ensure_future(client.chat.completions.create(model=MODEL, messages=MESSAGES))
+        await asyncio.sleep(0.1)
         await client.close()
         assert stream.closed
-        return [c async for c in stream]
+        with pytest.raises(kimi.StreamError, match="client was closed"):
+            async for _ in stream:
+                pass
+        with pytest.raises(kimi.StreamError, match="client was closed"):
+            await stream.final()
+        # The request in flight fails and is not retried on a closed client.
+        with pytest.raises(kimi.APIConnectionError, match="client was closed"):
+            await pending
+        with pytest.raises(RuntimeError, match="closed"):
+            await client.models.list()
 
-    assert run(main()) == []
+    run(main())
+    assert len(server.requests) == 2
 
 
 def test_a_loop_closed_with_open_streams_exits_quietly(server):

@@ -117,7 +117,7 @@ def test_rpm_120_paces_starts_at_two_a_second_after_its_burst(server):
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(one, range(26)))
     started.sort()
-    # The burst (a tenth of a minute's worth: 20) goes at once ...
+    # The burst (ten seconds' worth: 20) goes at once ...
     assert started[19] - begin < 1.0
     # ... then no more than about two a second.
     after = started[20:]
@@ -174,3 +174,56 @@ def test_an_exhausted_quota_pauses_nobody(server):
         ask(client)
     assert client.limits.paused == 0
     ask(client)
+
+
+def test_one_clients_limits_bind_its_threads_its_map_and_its_async_tasks_together(server):
+    """concurrency=3 shared: 4 threads, a map of 12 and 6 async tasks (on a client
+    sharing the limiter through pickled-config twins would not share it, so the async
+    client here is the same configuration's AsyncKimi holding the same limiter)."""
+    import asyncio
+
+    server.latency = 0.05
+    server.reset_counters()
+    client = client_for(server, concurrency=3)
+    aclient = kimi.AsyncKimi(api_key="sk-test", base_url=server.base_url)
+    aclient._limiter = client._limiter      # one account, one limiter
+    rows = [{"model": "kimi-k2.6", "messages": MESSAGES}] * 12
+
+    async def tasks():
+        replies = await asyncio.gather(*(aclient.chat.completions.create(model="kimi-k2.6", messages=MESSAGES)
+                                         for _ in range(6)))
+        await aclient.close()
+        return replies
+
+    with ThreadPoolExecutor(5) as pool:
+        threads = [pool.submit(ask, client) for _ in range(4)]
+        mapped = pool.submit(lambda: list(client.chat.completions.map(rows, concurrency=8)))
+        from_async = asyncio.run(tasks())
+        assert all(r.error is None for r in mapped.result())
+        assert all(t.result().choices for t in threads)
+    assert len(from_async) == 6
+    assert len(server.requests) == 4 + 12 + 6
+    assert server.max_in_flight <= 3
+    assert server.max_in_flight >= 2        # it did run requests side by side
+    assert client.limits.in_flight == 0
+
+
+def test_map_and_async_never_exceed_the_concurrency_limit(server):
+    import asyncio
+
+    server.latency = 0.05
+    server.reset_counters()
+    client = client_for(server, concurrency=4)
+    results = list(client.chat.completions.map([{"model": "kimi-k2.6", "messages": MESSAGES}] * 30, concurrency=16))
+    assert all(r.error is None for r in results)
+    assert server.max_in_flight == 4
+
+    server.reset_counters()
+
+    async def main():
+        async with kimi.AsyncKimi(api_key="sk-test", base_url=server.base_url, limits=kimi.Limits(concurrency=5)) as c:
+            return await asyncio.gather(*(c.chat.completions.create(model="kimi-k2.6", messages=MESSAGES)
+                                          for _ in range(30)))
+
+    assert len(asyncio.run(main())) == 30
+    assert server.max_in_flight == 5

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "pool.h"
 
 #define MINUTE_MS ((int64_t)60 * 1000)
 #define DAY_MS ((int64_t)24 * 60 * 60 * 1000)
@@ -26,6 +27,19 @@ monotonic_ms(void *ctx)
     (void)ctx;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Take the lock.  In a forked child the lock is new: a thread of the
+ * parent may have held it at the fork, and would never release it here. */
+static void
+take_lock(struct kimi_limiter *l)
+{
+    unsigned long generation = kimi_pool_fork_generation();
+    if (l->generation != generation) {
+        pthread_mutex_init(&l->lock, NULL);
+        l->generation = generation;
+    }
+    pthread_mutex_lock(&l->lock);
 }
 
 static struct kimi_limit_entry *
@@ -222,6 +236,7 @@ kimi_limiter_init(struct kimi_limiter *l, const struct kimi_limits *limits,
     l->clock = clock != NULL ? clock : monotonic_ms;
     l->clock_ctx = clock_ctx;
     l->next_id = 1;
+    l->generation = kimi_pool_fork_generation();
     if (limits->rpm > 0) {
         l->pace_credit_ms = pace_capacity_ms(l);
         l->pace_at_ms = l->clock(l->clock_ctx);
@@ -252,7 +267,7 @@ kimi_limiter_acquire(struct kimi_limiter *l, long tokens,
                               "fit (tpm %ld, tpd %ld)",
                               tokens, lim->tpm, lim->tpd);
     }
-    pthread_mutex_lock(&l->lock);
+    take_lock(l);
     int64_t now = l->clock(l->clock_ctx);
     expire(l, now);
     int64_t wait = wait_for(l, tokens, now, &by_day);
@@ -312,7 +327,7 @@ kimi_limiter_release(struct kimi_limiter *l, struct kimi_ticket *ticket,
     if (ticket->id == 0 || !l->initialized) {
         return;
     }
-    pthread_mutex_lock(&l->lock);
+    take_lock(l);
     l->in_flight--;
     size_t at = find(l, ticket->id);
     if (real_tokens >= 0 && at < l->len) {
@@ -331,7 +346,7 @@ kimi_limiter_release(struct kimi_limiter *l, struct kimi_ticket *ticket,
 void
 kimi_limiter_pause(struct kimi_limiter *l, int64_t ms)
 {
-    pthread_mutex_lock(&l->lock);
+    take_lock(l);
     int64_t until = l->clock(l->clock_ctx) + (ms > 0 ? ms : 0);
     if (until > l->paused_until_ms) {
         l->paused_until_ms = until;
@@ -345,7 +360,7 @@ kimi_limiter_waited(struct kimi_limiter *l, int64_t ms)
     if (ms <= 0) {
         return;
     }
-    pthread_mutex_lock(&l->lock);
+    take_lock(l);
     l->waited_ms += ms;
     pthread_mutex_unlock(&l->lock);
 }
@@ -354,7 +369,7 @@ void
 kimi_limiter_snapshot(struct kimi_limiter *l, struct kimi_limit_snapshot *out)
 {
     memset(out, 0, sizeof(*out));
-    pthread_mutex_lock(&l->lock);
+    take_lock(l);
     int64_t now = l->clock(l->clock_ctx);
     expire(l, now);
     out->in_flight = l->in_flight;

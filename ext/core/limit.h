@@ -12,13 +12,14 @@
  * the run driver), with the GIL released.
  *
  * Windows slide: a minute is the last 60 s, a day the last 24 h.  Requests
- * are also paced: after a burst of a tenth of a minute's worth (rpm / 6,
+ * are also paced: after a burst of ten seconds' worth (rpm / 6,
  * at least 1), starts are spread at rpm per minute, so a pipeline keeps a
  * steady rate instead of spending the minute's requests at once and then
  * stalling (and a server that counts per second is not surprised).  The
  * clock is injectable, so tests step time by hand.
  *
- * Thread-safety: every call takes the limiter's lock.  Ownership: the
+ * Thread-safety: every call takes the limiter's lock (made anew in a
+ * forked child, which inherits the windows but none of the threads).  Ownership: the
  * limiter owns its windows; a ticket is plain data the caller keeps.
  */
 #ifndef KIMI_LIMIT_H
@@ -65,6 +66,8 @@ struct kimi_limit_snapshot {
 
 struct kimi_limiter {
     pthread_mutex_t lock;
+    unsigned long generation;   /* kimi_pool_fork_generation() the lock is
+                                   for: a forked child makes a new one */
     struct kimi_limits limits;
     kimi_clock_fn clock;
     void *clock_ctx;

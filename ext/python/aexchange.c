@@ -50,6 +50,8 @@ kpy_aexchange_wake(struct aexchange *ex)
         ex->waiter = NULL;
         kpy_resolve_future(fut);
         Py_DECREF(fut);
+        Py_DECREF(ex);      /* the reactor's hold while it waited; the
+                               caller holds a reference of its own */
     }
 }
 
@@ -83,7 +85,8 @@ kpy_aexchange_detach(struct aexchange *ex)
 void
 kpy_aexchange_abort(struct aexchange *ex)
 {
-    ex->closed = 1;
+    /* One read to its end (or lingering there) is not cut short. */
+    ex->closed = ex->want != KPY_WANT_END && ex->want != KPY_WANT_NOTHING;
     ex->want = KPY_WANT_NOTHING;
     kpy_aexchange_detach(ex);
     kpy_aexchange_wake(ex);
@@ -107,13 +110,16 @@ stream_over(struct aexchange *ex)
     kpy_aexchange_detach(ex);
 }
 
+/* The client was closed under this exchange. */
 static PyObject *
-raise_closed(struct aexchange *ex)
+raise_closed(struct aexchange *ex, int in_stream)
 {
     struct kimi_error err = {0};
-    kimi_error_set(&err, KIMI_ECONNECT,
-                   "request: closed before its reply arrived");
-    return kimi_raise(state_of(ex), &err, 0, NULL);
+    kimi_error_set(&err, in_stream ? KIMI_ETRUNCATED : KIMI_ECONNECT,
+                   in_stream ? "stream: its client was closed before the end"
+                             : "request: its client was closed before the "
+                               "reply arrived");
+    return kimi_raise(state_of(ex), &err, in_stream, NULL);
 }
 
 /* poll() -> the reply (non-streaming), True once a stream is open, or
@@ -128,7 +134,7 @@ aex_poll(struct aexchange *ex, PyObject *Py_UNUSED(ignored))
 
     kimi_error_clear(&err);
     if (ex->closed) {
-        return raise_closed(ex);
+        return raise_closed(ex, 0);
     }
     if (ex->want == KPY_WANT_HEADERS) {
         status = kimi_transfer_headers_state(t, &err);
@@ -142,11 +148,13 @@ aex_poll(struct aexchange *ex, PyObject *Py_UNUSED(ignored))
         }
         if (t->status >= 200 && t->status < 300) {
             ex->reader.status = t->status;
-            ex->reader.headers = kimi_headers_dict(t);
+            Py_XSETREF(ex->reader.headers, kimi_headers_dict(t));
             if (ex->reader.headers == NULL) {
                 return NULL;
             }
             ex->want = KPY_WANT_EVENTS;
+            /* The event limit is watched from now on. */
+            kpy_reactor_deadline(ex->reactor, kimi_transfer_next_deadline(t));
             Py_RETURN_TRUE;
         }
         ex->want = KPY_WANT_BODY;   /* an error status: read its body */
@@ -189,6 +197,20 @@ read_events(struct aexchange *ex, enum kpy_read_mode mode)
             PyErr_SetString(PyExc_RuntimeError,
                             "stream: not open yet (poll() first)");
             return NULL;
+        }
+        if (ex->closed && ex->reader.failure == NULL) {
+            raise_closed(ex, 1);
+            PyObject *type = NULL;
+            PyObject *value = NULL;
+            PyObject *tb = NULL;
+            PyErr_Fetch(&type, &value, &tb);
+            PyErr_NormalizeException(&type, &value, &tb);
+            ex->reader.failure = Py_XNewRef(value);     /* final() too */
+            PyErr_Restore(type, value, tb);
+            return NULL;
+        }
+        if (ex->reader.failure != NULL && mode != KPY_READ_DRAIN) {
+            return NULL;    /* over; final() raises the failure */
         }
         return NULL;    /* over */
     }
@@ -259,7 +281,16 @@ static PyObject *
 aex_wait(struct aexchange *ex, PyObject *Py_UNUSED(ignored))
 {
     if (ex->waiter != NULL) {
-        return Py_NewRef(ex->waiter);
+        PyObject *done = PyObject_CallMethod(ex->waiter, "done", NULL);
+        int is_done = done != NULL ? PyObject_IsTrue(done) : -1;
+        Py_XDECREF(done);
+        if (is_done < 0) {
+            return NULL;
+        }
+        if (!is_done) {
+            return Py_NewRef(ex->waiter);
+        }
+        kpy_aexchange_wake(ex);     /* cancelled: drop it, make another */
     }
     PyObject *fut = PyObject_CallNoArgs(ex->reactor->create_future);
     if (fut == NULL) {
@@ -270,16 +301,17 @@ aex_wait(struct aexchange *ex, PyObject *Py_UNUSED(ignored))
         return fut;
     }
     ex->waiter = Py_NewRef(fut);
+    Py_INCREF(ex);          /* held by the reactor until woken */
     return fut;
 }
 
+/* close(): the caller is done with it (a stream read after this just
+ * ends, as a sync Stream does). */
 static PyObject *
 aex_close(struct aexchange *ex, PyObject *Py_UNUSED(ignored))
 {
     if (ex->want != KPY_WANT_NOTHING || ex->attached) {
-        int over = ex->want == KPY_WANT_END || ex->want == KPY_WANT_NOTHING;
         ex->want = KPY_WANT_NOTHING;
-        ex->closed = !over;
         kpy_aexchange_detach(ex);
         kpy_aexchange_wake(ex);
     }
@@ -297,10 +329,10 @@ static PyObject *
 aex_get_headers(struct aexchange *ex, void *closure)
 {
     (void)closure;
-    if (ex->reader.headers == NULL) {
-        ex->reader.headers = kimi_headers_dict(&ex->transfer);
+    if (ex->reader.headers != NULL) {
+        return Py_NewRef(ex->reader.headers);
     }
-    return Py_XNewRef(ex->reader.headers);
+    return kimi_headers_dict(&ex->transfer);    /* not kept: may grow */
 }
 
 static PyObject *
@@ -342,18 +374,20 @@ kpy_reactor_start(struct reactor *r, PyObject *args)
         return NULL;
     }
     struct limiter *limiter = r->client->limiter;
-    int64_t wait_ms = 0;
-    int rc = kpy_admit_now(r->client, request, &ticket, &wait_ms);
+    /* An easy handle first: a start that finds none must not count
+     * against the limits. */
+    int rc = kpy_reactor_take_slot(r, &slot, &easy, &err);
     if (rc != 0) {
-        return rc < 0 ? NULL : PyFloat_FromDouble((double)wait_ms / 1000.0);
-    }
-    rc = kpy_reactor_take_slot(r, &slot, &easy, &err);
-    if (rc != 0) {
-        kpy_limiter_settle(limiter, &ticket, 0);
         if (rc > 0) {
             Py_RETURN_NONE;
         }
         return kimi_raise(st, &err, 0, NULL);
+    }
+    int64_t wait_ms = 0;
+    rc = kpy_admit_now(r->client, request, &ticket, &wait_ms);
+    if (rc != 0) {
+        kpy_reactor_give_slot(r, slot);
+        return rc < 0 ? NULL : PyFloat_FromDouble((double)wait_ms / 1000.0);
     }
     struct aexchange *ex = PyObject_GC_New(struct aexchange,
                                            st->aexchange_type);
@@ -418,7 +452,11 @@ aex_clear(struct aexchange *ex)
     if (ex->reactor != NULL) {
         kpy_aexchange_detach(ex);
     }
-    Py_CLEAR(ex->waiter);
+    if (ex->waiter != NULL) {
+        Py_CLEAR(ex->waiter);
+        Py_DECREF(ex);      /* the reactor's hold (the collector holds one
+                               more while it clears) */
+    }
     kpy_reader_clear(&ex->reader);
     Py_CLEAR(ex->request);
     return 0;

@@ -338,7 +338,10 @@ struct aexchange {
     struct request *request;        /* strong */
     struct kimi_ticket ticket;
     struct kpy_reader reader;
-    PyObject *waiter;               /* the future wait() gave, or NULL */
+    PyObject *waiter;               /* the future wait() gave, or NULL;
+                                       while set, the reactor holds the
+                                       exchange (a task awaiting it is
+                                       reachable only through it) */
     size_t slot;                    /* its easy handle's number */
     size_t index;                   /* its place in reactor->active */
     int64_t linger_until;
@@ -359,6 +362,10 @@ extern PyType_Spec kimi_aexchange_spec;
 /* reactor.c: give the loop libcurl's latest wishes (sockets, timer).
  * 0, or -1 with an exception when the loop refused one. */
 int kpy_reactor_apply(struct reactor *r);
+
+/* reactor.c: 1 in a forked child of the process that made the reactor:
+ * its loop and handles are the parent's, and are never touched. */
+int kpy_reactor_forked(const struct reactor *r);
 
 /* reactor.c: have the deadline check run by time at (a clock time of
  * kimi_transfer_clock_ms). */

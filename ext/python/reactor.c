@@ -31,16 +31,23 @@ enum {
 static int
 loop_usable(struct reactor *r)
 {
-    if (r->loop == NULL || r->lane == NULL) {
-        return 0;
+    if (r->loop == NULL || r->lane == NULL || kpy_reactor_forked(r)) {
+        return 0;   /* in a forked child the loop's selector is shared */
     }
     PyObject *closed = PyObject_CallNoArgs(r->is_closed);
     if (closed == NULL) {
         return -1;
     }
-    int usable = !PyObject_IsTrue(closed);
+    int is_closed = PyObject_IsTrue(closed);
     Py_DECREF(closed);
-    return usable;
+    return is_closed < 0 ? -1 : !is_closed;
+}
+
+int
+kpy_reactor_forked(const struct reactor *r)
+{
+    return r->lane != NULL
+           && r->lane->generation != kimi_pool_fork_generation();
 }
 
 /* Call fn(*args) of the loop and drop the result; -1 on failure. */
@@ -77,23 +84,47 @@ grow_watch(struct reactor *r, curl_socket_t fd)
     return 0;
 }
 
+/* Stop watching fd.  libcurl may have closed the socket already (it
+ * records the wish, then closes), so the selector can fail to modify it:
+ * that is ignored, and the fd is forgotten whatever happens. */
+static void
+unwatch_socket(struct reactor *r, curl_socket_t fd, PyObject *fd_obj)
+{
+    int had = r->watch[fd];
+    r->watch[fd] = 0;
+    if ((had & WATCH_READ) && call_loop(r->remove_reader, &fd_obj, 1) < 0) {
+        PyErr_Clear();
+    }
+    if ((had & WATCH_WRITE) && call_loop(r->remove_writer, &fd_obj, 1) < 0) {
+        PyErr_Clear();
+    }
+}
+
 /* Bring the loop's watch of one socket from what it was to want. */
 static int
 watch_socket(struct reactor *r, curl_socket_t fd, int want)
 {
-    if (fd < 0 || grow_watch(r, fd) < 0) {
-        return fd < 0 ? 0 : -1;
+    if (fd < 0) {
+        return 0;
+    }
+    if (grow_watch(r, fd) < 0) {
+        return -1;
     }
     int had = r->watch[fd];
-    int rc = 0;
     PyObject *fd_obj = PyLong_FromLong((long)fd);
     if (fd_obj == NULL) {
         return -1;
     }
+    int rc = 0;
+    if (want == 0) {
+        unwatch_socket(r, fd, fd_obj);
+        Py_DECREF(fd_obj);
+        return 0;
+    }
     if ((had & WATCH_READ) && !(want & WATCH_READ)) {
         rc |= call_loop(r->remove_reader, &fd_obj, 1);
     }
-    if ((had & WATCH_WRITE) && !(want & WATCH_WRITE)) {
+    if (rc == 0 && (had & WATCH_WRITE) && !(want & WATCH_WRITE)) {
         rc |= call_loop(r->remove_writer, &fd_obj, 1);
     }
     if (rc == 0 && !(had & WATCH_READ) && (want & WATCH_READ)) {
@@ -104,8 +135,20 @@ watch_socket(struct reactor *r, curl_socket_t fd, int want)
         PyObject *args[] = {fd_obj, r->writable, fd_obj};
         rc |= call_loop(r->add_writer, args, 3);
     }
+    if (rc != 0) {
+        /* Leave nothing half-registered behind. */
+        PyObject *type = NULL;
+        PyObject *value = NULL;
+        PyObject *tb = NULL;
+        PyErr_Fetch(&type, &value, &tb);
+        r->watch[fd] = WATCH_READ | WATCH_WRITE;
+        unwatch_socket(r, fd, fd_obj);
+        PyErr_Restore(type, value, tb);
+    }
+    else {
+        r->watch[fd] = (unsigned char)want;
+    }
     Py_DECREF(fd_obj);
-    r->watch[fd] = rc == 0 ? (unsigned char)want : 0;
     return rc == 0 ? 0 : -1;
 }
 
@@ -144,13 +187,11 @@ int
 kpy_reactor_apply(struct reactor *r)
 {
     size_t n = 0;
-    const struct kimi_socket_wish *wishes;
     long ms = -1;
     if (r->lane != NULL && !kimi_sockets_pending(&r->sockets)) {
         return 0;   /* the common case: nothing new to tell the loop */
     }
     int usable = loop_usable(r);
-
     if (usable <= 0) {
         if (r->lane != NULL) {
             kimi_sockets_take(&r->sockets, &n);     /* dropped */
@@ -158,63 +199,111 @@ kpy_reactor_apply(struct reactor *r)
         }
         return usable;
     }
-    wishes = kimi_sockets_take(&r->sockets, &n);
+    /* Copied out: applying a wish calls the loop, which may run a
+     * collection that ends an exchange and so makes libcurl record new
+     * wishes into the same buffer. */
+    const struct kimi_socket_wish *wishes = kimi_sockets_take(&r->sockets,
+                                                              &n);
+    struct kimi_socket_wish local[16];
+    struct kimi_socket_wish *copy = local;
+    if (n > 16) {
+        copy = PyMem_Malloc(n * sizeof(*copy));
+        if (copy == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    memcpy(copy, wishes, n * sizeof(*copy));
+    int rc = 0;
     for (size_t i = 0; i < n; i++) {
-        const struct kimi_socket_wish *w = &wishes[i];
+        const struct kimi_socket_wish *w = &copy[i];
         int want = w->removed ? 0
                               : (w->read ? WATCH_READ : 0)
                                     | (w->write ? WATCH_WRITE : 0);
         if (watch_socket(r, w->fd, want) < 0) {
-            return -1;
+            if (rc == 0) {
+                rc = -1;    /* the first failure is reported; go on */
+            }
+            else {
+                PyErr_Clear();
+            }
         }
+    }
+    if (copy != local) {
+        PyMem_Free(copy);
     }
     if (kimi_sockets_timer(&r->sockets, &ms)) {
         cancel_handle(&r->timer);
         if (ms >= 0) {
             r->timer = schedule(r, ms, r->on_timer);
-            if (r->timer == NULL) {
-                return -1;
+            if (r->timer == NULL && rc == 0) {
+                rc = -1;
+            }
+            else if (r->timer == NULL) {
+                PyErr_Clear();
             }
         }
     }
-    return 0;
+    return rc;
 }
 
 void
 kpy_reactor_deadline(struct reactor *r, int64_t at)
 {
-    if (at == INT64_MAX || at >= r->deadline_at || loop_usable(r) <= 0) {
-        PyErr_Clear();
+    if (at == INT64_MAX || at >= r->deadline_at) {
         return;
     }
-    cancel_handle(&r->deadline);
-    int64_t ms = at - kimi_transfer_clock_ms();
-    r->deadline = schedule(r, ms > 0 ? (long)ms : 0, r->on_deadline);
-    if (r->deadline == NULL) {
-        PyErr_Clear();      /* the next start or action schedules again */
-        r->deadline_at = INT64_MAX;
-        return;
+    PyObject *type = NULL;
+    PyObject *value = NULL;
+    PyObject *tb = NULL;
+    PyErr_Fetch(&type, &value, &tb);
+    if (loop_usable(r) > 0) {
+        cancel_handle(&r->deadline);
+        int64_t ms = at - kimi_transfer_clock_ms();
+        r->deadline = schedule(r, ms > 0 ? (long)ms : 0, r->on_deadline);
+        r->deadline_at = r->deadline != NULL ? at : INT64_MAX;
     }
-    r->deadline_at = at;
+    PyErr_Clear();      /* the next start or action schedules again */
+    PyErr_Restore(type, value, tb);
 }
 
 /* Resolve the future of every exchange whose awaited state arrived, and
- * let lingering ones go once their body ended. */
+ * let lingering ones go once their body ended.  Resolving calls Python,
+ * which may end other exchanges: the ones to act on are collected first,
+ * each held by a reference. */
 static void
 wake(struct reactor *r)
 {
-    for (size_t i = 0; i < r->n_active;) {
-        struct aexchange *ex = r->active[i];
-        if (ex->want == KPY_WANT_END) {
-            if (ex->transfer.finished || ex->transfer.failed) {
-                kpy_aexchange_detach(ex);   /* takes it out of active */
-                continue;
-            }
+    struct aexchange *local[32];
+    struct aexchange **due = local;
+    size_t n_due = 0;
+    if (r->n_active > 32) {
+        due = PyMem_Malloc(r->n_active * sizeof(*due));
+        if (due == NULL) {
+            PyErr_Clear();
+            return;     /* the next action wakes them */
         }
-        else if (ex->waiter != NULL && kpy_aexchange_ready(ex)) {
+    }
+    for (size_t i = 0; i < r->n_active; i++) {
+        struct aexchange *ex = r->active[i];
+        int lingered = ex->want == KPY_WANT_END
+                       && (ex->transfer.finished || ex->transfer.failed);
+        if (lingered || (ex->waiter != NULL && kpy_aexchange_ready(ex))) {
+            due[n_due++] = (struct aexchange *)Py_NewRef(ex);
+        }
+    }
+    for (size_t i = 0; i < n_due; i++) {
+        struct aexchange *ex = due[i];
+        if (ex->want == KPY_WANT_END) {
+            kpy_aexchange_detach(ex);
+        }
+        else {
             kpy_aexchange_wake(ex);
         }
-        i++;
+        Py_DECREF(ex);
+    }
+    if (due != local) {
+        PyMem_Free(due);
     }
 }
 
@@ -261,6 +350,15 @@ act(struct reactor *r, curl_socket_t fd, int what)
     struct kimi_error err;
     kimi_error_clear(&err);
     if (r->lane == NULL) {
+        Py_RETURN_NONE;
+    }
+    if (kpy_reactor_forked(r)) {
+        /* An inherited loop in a forked child: the handles are the
+         * parent's, and stepping them would take its connections. */
+        kimi_error_set(&err, KIMI_EFORKED,
+                       "AsyncKimi: the client's transfers belong to the "
+                       "parent process; make a new client after fork()");
+        fail_all(r, &err);
         Py_RETURN_NONE;
     }
     if (kimi_sockets_action(&r->sockets, fd, what, &err) != KIMI_OK) {
@@ -314,25 +412,38 @@ reactor_deadline(struct reactor *r, PyObject *Py_UNUSED(ignored))
     r->deadline_at = INT64_MAX;
     int64_t now = kimi_transfer_clock_ms();
     int64_t next = INT64_MAX;
-    for (size_t i = 0; i < r->n_active;) {
+    for (size_t i = 0; i < r->n_active; i++) {
         struct aexchange *ex = r->active[i];
         struct kimi_transfer *t = &ex->transfer;
         if (ex->want == KPY_WANT_END) {
-            if (now >= ex->linger_until) {
-                kpy_aexchange_detach(ex);
-                continue;
-            }
             next = ex->linger_until < next ? ex->linger_until : next;
+            continue;
         }
-        else if (!kimi_run_over(t)) {
-            if (kimi_transfer_check_deadlines(t, now, &t->failure)
-                != KIMI_OK) {
-                t->failed = 1;
-            }
-            else {
-                int64_t at = kimi_transfer_next_deadline(t);
-                next = at < next ? at : next;
-            }
+        if (kimi_run_over(t)) {
+            continue;
+        }
+        /* Events waiting for a slow consumer prove the server is not
+         * silent: only the total limit applies then, as in drive.c. */
+        int waiting = t->queue.len > 0 || t->paused;
+        enum kimi_status st =
+            waiting ? kimi_transfer_check_total(t, now, &t->failure)
+                    : kimi_transfer_check_deadlines(t, now, &t->failure);
+        if (st != KIMI_OK) {
+            t->failed = 1;
+            continue;
+        }
+        int64_t at = kimi_transfer_next_deadline(t);
+        next = at < next ? at : next;
+    }
+    /* Lingering exchanges past their grace go (wake() lets go of those
+     * whose body ended). */
+    for (size_t i = 0; i < r->n_active;) {
+        struct aexchange *ex = r->active[i];
+        if (ex->want == KPY_WANT_END && now >= ex->linger_until) {
+            Py_INCREF(ex);
+            kpy_aexchange_detach(ex);   /* takes it out of active */
+            Py_DECREF(ex);
+            continue;
         }
         i++;
     }
@@ -371,6 +482,34 @@ kpy_reactor_remove(struct reactor *r, struct aexchange *ex)
     r->active[i]->index = i;
 }
 
+/* Every task waiting for an easy handle tries again (those that find none
+ * wait again): waking one could lose the slot to a task cancelled before
+ * it ran.  Keeps any exception being raised. */
+static void
+wake_slot_waiters(struct reactor *r)
+{
+    if (r->slot_waiters == NULL || PyList_GET_SIZE(r->slot_waiters) == 0) {
+        return;
+    }
+    PyObject *type = NULL;
+    PyObject *value = NULL;
+    PyObject *tb = NULL;
+    PyErr_Fetch(&type, &value, &tb);
+    PyObject *waiters = r->slot_waiters;
+    r->slot_waiters = PyList_New(0);
+    if (r->slot_waiters == NULL) {
+        r->slot_waiters = waiters;      /* woken next time */
+        PyErr_Clear();
+    }
+    else {
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(waiters); i++) {
+            kpy_resolve_future(PyList_GET_ITEM(waiters, i));
+        }
+        Py_DECREF(waiters);
+    }
+    PyErr_Restore(type, value, tb);
+}
+
 int
 kpy_reactor_take_slot(struct reactor *r, size_t *slot, CURL **easy,
                       struct kimi_error *err)
@@ -382,20 +521,7 @@ void
 kpy_reactor_give_slot(struct reactor *r, size_t slot)
 {
     kpy_slots_give(&r->slots, slot);
-    /* Wake one task waiting for a slot. */
-    while (r->slot_waiters != NULL && PyList_GET_SIZE(r->slot_waiters) > 0) {
-        PyObject *fut = PySequence_GetItem(r->slot_waiters, 0);
-        if (fut == NULL || PySequence_DelItem(r->slot_waiters, 0) < 0) {
-            Py_XDECREF(fut);
-            PyErr_Clear();
-            return;
-        }
-        int woken = kpy_resolve_future(fut);
-        Py_DECREF(fut);
-        if (woken) {
-            return;
-        }
-    }
+    wake_slot_waiters(r);
 }
 
 int
@@ -499,7 +625,9 @@ teardown(struct reactor *r)
     PyObject *exc_value = NULL;
     PyObject *exc_tb = NULL;
     PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
-    if (loop_usable(r) > 0) {
+    int usable = loop_usable(r) > 0;
+    PyErr_Clear();
+    if (usable) {
         for (size_t fd = 0; fd < r->n_watch; fd++) {
             if (r->watch[fd] != 0 && watch_socket(r, (curl_socket_t)fd, 0)
                                          < 0) {
@@ -515,6 +643,9 @@ teardown(struct reactor *r)
     kimi_sockets_free(&r->sockets);
     kimi_pool_checkin(&r->client->pool, r->lane);
     r->lane = NULL;
+    if (usable) {
+        wake_slot_waiters(r);   /* they learn the client is closed */
+    }
     PyErr_Restore(exc_type, exc_value, exc_tb);
 }
 
@@ -529,6 +660,10 @@ reactor_close(struct reactor *r, PyObject *Py_UNUSED(ignored))
 static PyObject *
 reactor_wait_slot(struct reactor *r, PyObject *Py_UNUSED(ignored))
 {
+    if (r->lane == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "AsyncKimi: the client is closed");
+        return NULL;
+    }
     PyObject *fut = PyObject_CallNoArgs(r->create_future);
     if (fut == NULL) {
         return NULL;
@@ -582,6 +717,11 @@ reactor_traverse(struct reactor *r, visitproc visit, void *arg)
     Py_VISIT(r->timer);
     Py_VISIT(r->deadline);
     Py_VISIT(r->slot_waiters);
+    for (size_t i = 0; i < r->n_active; i++) {
+        if (r->active[i]->waiter != NULL) {
+            Py_VISIT(r->active[i]);     /* held while it waits */
+        }
+    }
     return 0;
 }
 

@@ -18,7 +18,7 @@
 struct run_entry {
     struct kimi_transfer transfer;
     struct request *request;        /* strong */
-    PyObject *key;                  /* strong: the caller's */
+    PyObject *key;                  /* strong: the caller's int */
     struct kimi_ticket ticket;
     size_t slot;
 };
@@ -32,7 +32,29 @@ struct runner {
     struct kimi_transfer **transfers;   /* entries[i]->transfer, for run.h */
     size_t n;
     size_t cap;
+    int busy;                       /* a step runs with the GIL released */
+    int close_requested;            /* close() came during that step */
 };
+
+/* RuntimeError when another thread is stepping the runner (its arrays
+ * and lane are in use without the GIL). */
+static int
+check_idle(struct runner *r, const char *what)
+{
+    if (r->busy) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "map: %s while another thread steps it", what);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+forked(const struct runner *r)
+{
+    return r->lane != NULL
+           && r->lane->generation != kimi_pool_fork_generation();
+}
 
 static PyObject *
 runner_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
@@ -111,7 +133,8 @@ grow(struct runner *r)
     return 0;
 }
 
-/* start(request, key, total=None) -> None once started; the seconds to
+/* start(request, key, total=None) -> None once started (key: an int,
+ * so the runner holds nothing that could refer back to it); the seconds to
  * wait when the client's limits do not admit it yet; False when every
  * easy handle is busy.  Raises LimitExceededError for a refusal. */
 static PyObject *
@@ -127,13 +150,22 @@ runner_start(struct runner *r, PyObject *args)
     size_t slot = 0;
 
     kimi_error_clear(&err);
-    if (!PyArg_ParseTuple(args, "O!O|O:start", st->request_type, &request,
-                          &key, &total)) {
+    if (!PyArg_ParseTuple(args, "O!O!|O:start", st->request_type, &request,
+                          &PyLong_Type, &key, &total)) {
+        return NULL;
+    }
+    if (check_idle(r, "start") < 0) {
         return NULL;
     }
     if (r->lane == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "map: the runner is closed");
         return NULL;
+    }
+    if (forked(r)) {
+        kimi_error_set(&err, KIMI_EFORKED,
+                       "map: the runner was made in the parent process; "
+                       "start the map again after fork()");
+        return kimi_raise(st, &err, 0, NULL);
     }
     if (request->core.stream) {
         PyErr_SetString(PyExc_ValueError, "map: requests do not stream");
@@ -147,18 +179,20 @@ runner_start(struct runner *r, PyObject *args)
         return NULL;
     }
     struct limiter *limiter = r->client->limiter;
-    int64_t wait_ms = 0;
-    int rc = kpy_admit_now(r->client, request, &ticket, &wait_ms);
+    /* An easy handle first: a start that finds none must not count
+     * against the limits. */
+    int rc = kpy_slots_take(&r->slots, r->lane, &slot, &easy, &err);
     if (rc != 0) {
-        return rc < 0 ? NULL : PyFloat_FromDouble((double)wait_ms / 1000.0);
-    }
-    rc = kpy_slots_take(&r->slots, r->lane, &slot, &easy, &err);
-    if (rc != 0) {
-        kpy_limiter_settle(limiter, &ticket, 0);
         if (rc > 0) {
             Py_RETURN_FALSE;
         }
         return kimi_raise(st, &err, 0, NULL);
+    }
+    int64_t wait_ms = 0;
+    rc = kpy_admit_now(r->client, request, &ticket, &wait_ms);
+    if (rc != 0) {
+        kpy_slots_give(&r->slots, slot);
+        return rc < 0 ? NULL : PyFloat_FromDouble((double)wait_ms / 1000.0);
     }
     struct run_entry *e = PyMem_Calloc(1, sizeof(*e));
     if (e == NULL) {
@@ -199,6 +233,8 @@ fetch_exception(void)
     Py_XDECREF(tb);
     return value;
 }
+
+static void runner_teardown(struct runner *r);
 
 /* (key, reply, None) or (key, None, exception) for a finished entry. */
 static PyObject *
@@ -257,8 +293,15 @@ runner_step(struct runner *r, PyObject *arg)
     struct kimi_error err;
     long timeout_ms = 0;
 
-    if (kpy_seconds_to_ms(arg, "timeout", &timeout_ms) < 0) {
+    if (kpy_seconds_to_ms(arg, "timeout", &timeout_ms) < 0
+        || check_idle(r, "step") < 0) {
         return NULL;
+    }
+    if (forked(r)) {
+        kimi_error_set(&err, KIMI_EFORKED,
+                       "map: the requests belong to the parent process");
+        fail_all(r, &err);
+        timeout_ms = 0;
     }
     int64_t end = kimi_transfer_clock_ms() + timeout_ms;
     kimi_error_clear(&err);
@@ -276,11 +319,20 @@ runner_step(struct runner *r, PyObject *arg)
                 Py_END_ALLOW_THREADS
             }
         }
-        else {
+        else if (!forked(r)) {
+            r->busy = 1;
             Py_BEGIN_ALLOW_THREADS
             status = kimi_run_step(r->lane->multi, r->transfers, r->n, slice,
                                    &err);
             Py_END_ALLOW_THREADS
+            r->busy = 0;
+            if (r->close_requested) {
+                runner_teardown(r);
+                return PyList_New(0);
+            }
+        }
+        else {
+            status = KIMI_OK;   /* failed above: collect them */
         }
         if (status != KIMI_OK && status != KIMI_AGAIN) {
             fail_all(r, &err);
@@ -321,6 +373,7 @@ runner_step(struct runner *r, PyObject *arg)
 static void
 runner_teardown(struct runner *r)
 {
+    r->close_requested = 0;
     while (r->n > 0) {
         entry_free(take_out(r, r->n - 1, -1));
     }
@@ -333,7 +386,12 @@ runner_teardown(struct runner *r)
 static PyObject *
 runner_close(struct runner *r, PyObject *Py_UNUSED(ignored))
 {
-    runner_teardown(r);
+    if (r->busy) {
+        r->close_requested = 1;     /* the stepping thread tears it down */
+    }
+    else {
+        runner_teardown(r);
+    }
     Py_RETURN_NONE;
 }
 
