@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 
     from ._models import ChatCompletion, ChatCompletionChunk
 
-import asyncio
 import time
 
 from . import _core
@@ -61,6 +60,8 @@ class AsyncKimi(BaseClient):
         """The reactor of the running loop, made on the first call in that loop."""
         if self._closed:
             raise RuntimeError("AsyncKimi: the client is closed (make another, or use with_options)")
+        import asyncio  # here, not at the top: asyncio would triple kimi's import time
+
         loop = asyncio.get_running_loop()
         reactor = self._reactor_for
         if reactor is None or reactor.loop is not loop or reactor.closed:
@@ -96,7 +97,7 @@ class AsyncKimi(BaseClient):
                 delay = self._next_delay(exc, attempt, deadline)
                 if delay is None or self._closed:
                     raise
-            await asyncio.sleep(delay)
+            await _sleep(delay)
             attempt += 1
 
     async def _send(self, request: Any, total: float | None, deadline: float | None) -> Any:
@@ -133,7 +134,13 @@ class AsyncKimi(BaseClient):
                 exc = APITimeoutError("timed out: the call waited for the client's limits until its total timeout")
                 exc.limit = "total"
                 raise exc
-            await asyncio.sleep(started)
+            await _sleep(started)
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
 
 
 class AsyncStream:

@@ -327,3 +327,36 @@ def test_async_map_yields_results_in_order(server):
     for r in results:
         assert r.error is None and r.request is requests[r.index]
         assert f"item {r.index}" in r.response.choices[0].message.content
+
+
+def test_stream_close_frees_the_transfer_and_ends_the_iteration(server):
+    server.default = Reply.echo(delay=0.05)
+
+    async def main():
+        async with make_async(server) as client:
+            stream = await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+            first = await stream.__anext__()
+            await stream.close()
+            assert stream.closed and client._reactor().active == 0
+            rest = [c async for c in stream]
+            return first, rest, repr(stream)
+
+    first, rest, text = run(main())
+    assert isinstance(first, kimi.ChatCompletionChunk)
+    assert rest == []
+    assert "closed=True" in text
+
+
+def test_a_host_name_is_resolved_on_the_loop_too(server):
+    """localhost goes through libcurl's resolver, which it drives by its timer."""
+    url = server.base_url.replace("127.0.0.1", "localhost")
+
+    async def main():
+        async with kimi.AsyncKimi(api_key=KEY, base_url=url, max_retries=0) as client:
+            replies = await asyncio.gather(*(client.chat.completions.create(model=MODEL, messages=MESSAGES)
+                                             for _ in range(20)))
+            stream = await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+            return replies, await stream.final()
+
+    replies, final = run(main())
+    assert len(replies) == 20 and final.choices[0].message.content

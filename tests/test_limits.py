@@ -227,3 +227,56 @@ def test_map_and_async_never_exceed_the_concurrency_limit(server):
 
     assert len(asyncio.run(main())) == 30
     assert server.max_in_flight == 5
+
+
+def test_tpm_holds_open_streams_estimates_until_their_usage_replaces_them(server):
+    """tpm 2,500 and a budget of 1,000 a request: two open streams count about 2,040,
+    so a third waits; when one ends, its real usage (under 100) replaces its estimate
+    and the third goes."""
+    server.default = Reply.echo(delay=0.01)
+    client = client_for(server, tpm=2_500)
+    first = ask(client, stream=True, max_completion_tokens=1_000, stream_options={"include_usage": True})
+    second = ask(client, stream=True, max_completion_tokens=1_000, stream_options={"include_usage": True})
+    assert client.limits.tokens_minute > 2_000
+    done = threading.Event()
+    third = threading.Thread(target=lambda: (ask(client, max_completion_tokens=1_000), done.set()))
+    third.start()
+    assert not done.wait(0.5)           # held back by TPM
+    assert len(server.requests) == 2
+    first.final()
+    assert done.wait(5)                 # the real usage made room
+    third.join()
+    second.final()
+    assert len(server.requests) == 3
+    assert client.limits.tokens_minute < 1_500
+    assert client.limits.waited >= 0.4
+
+
+def test_async_callers_await_the_limits_instead_of_blocking_the_loop(server):
+    import asyncio
+
+    client = kimi.AsyncKimi(api_key="sk-test", base_url=server.base_url, limits=kimi.Limits(rpm=60))
+
+    async def main():
+        ticks = []
+
+        async def ticker():
+            while True:
+                ticks.append(time.monotonic())
+                await asyncio.sleep(0.05)
+
+        tick = asyncio.ensure_future(ticker())
+        began = time.monotonic()
+        # rpm 60: a burst of 10, then one a second.
+        await asyncio.gather(*(client.chat.completions.create(model="kimi-k2.6", messages=MESSAGES)
+                               for _ in range(12)))
+        took = time.monotonic() - began
+        tick.cancel()
+        await client.close()
+        return took, ticks
+
+    took, ticks = asyncio.run(main())
+    assert took >= 1.9
+    # The loop kept running while the calls waited.
+    assert len(ticks) >= 30
+    assert len(server.requests) == 12

@@ -92,12 +92,24 @@ redact_headers(struct kimi_transfer *t)
     }
 }
 
+void
+kimi_transfer_note_progress(struct kimi_transfer *t)
+{
+    struct kimi_progress *p = t->progress;
+    if (p != NULL && !p->lost
+        && kimi_buf_append(&p->ids, (const char *)&t->progress_id,
+                           sizeof(t->progress_id), NULL) != KIMI_OK) {
+        p->lost = 1;
+    }
+}
+
 static size_t
 on_header(char *line, size_t size, size_t nitems, void *userdata)
 {
     struct kimi_transfer *t = userdata;
     size_t n = size * nitems;
 
+    kimi_transfer_note_progress(t);
     t->last_activity_ms = kimi_transfer_clock_ms();
     if (t->headers_done) {
         return n;       /* trailers: neither headers nor redacted */
@@ -174,6 +186,7 @@ on_write(char *bytes, size_t size, size_t nmemb, void *userdata)
     struct kimi_transfer *t = userdata;
     size_t n = size * nmemb;
 
+    kimi_transfer_note_progress(t);
     t->last_activity_ms = kimi_transfer_clock_ms();
     if (t->failed) {
         return 0;
@@ -447,6 +460,7 @@ kimi_transfer_collect(CURLM *multi)
         struct kimi_transfer *t = (struct kimi_transfer *)owner;
         t->finished = 1;
         t->result = msg->data.result;
+        kimi_transfer_note_progress(t);
         /* libcurl may quote a header the server sent (an echoed key). */
         if (t->curl_message[0] != '\0') {
             char clean[CURL_ERROR_SIZE];

@@ -79,8 +79,18 @@ struct kimi_event_queue {
     size_t len;                     /* entries waiting */
 };
 
+/* Where transfers that share a driver note that they moved (a header, a
+ * body byte, their end), so an event loop looks at those alone instead of
+ * at every transfer after every socket action.  Ids are the driver's. */
+struct kimi_progress {
+    struct kimi_buf ids;            /* size_t ids, back to back */
+    int lost;                       /* a note did not fit: look at all */
+};
+
 struct kimi_transfer {
     CURL *easy;                     /* borrowed */
+    struct kimi_progress *progress; /* borrowed; NULL: no notes */
+    size_t progress_id;
     CURLM *multi;                   /* borrowed; NULL until attached */
     unsigned long generation;       /* kimi_pool_fork_generation() of the
                                        process that started it */
@@ -136,6 +146,9 @@ kimi_transfer_start(struct kimi_transfer *t, CURL *easy, CURLSH *share,
 KIMI_MUST_CHECK enum kimi_status
 kimi_transfer_attach(struct kimi_transfer *t, CURLM *multi,
                      struct kimi_error *err);
+
+/* Note on t->progress (when set) that t moved. */
+void kimi_transfer_note_progress(struct kimi_transfer *t);
 
 /* Read multi's finished-transfer messages and mark each transfer (found
  * through CURLOPT_PRIVATE) finished with its result. */

@@ -74,6 +74,10 @@ kpy_aexchange_detach(struct aexchange *ex)
     }
     kpy_limiter_settle(r->client->limiter, &ex->ticket, tokens);
     kimi_transfer_detach(&ex->transfer);
+    ex->transfer.progress = NULL;
+    if (r->by_slot[ex->slot] == ex) {
+        r->by_slot[ex->slot] = NULL;
+    }
     kpy_reactor_remove(r, ex);
     kpy_reactor_give_slot(r, ex->slot);
     if (kpy_reactor_apply(r) < 0) {
@@ -415,8 +419,15 @@ kpy_reactor_start(struct reactor *r, PyObject *args)
     }
     ex->attached = 1;   /* from here on, detach undoes everything */
     PyObject_GC_Track(ex);
-    if (kimi_transfer_start(&ex->transfer, easy, r->client->pool.share, &req,
-                            &err) != KIMI_OK
+    int started = kimi_transfer_start(&ex->transfer, easy,
+                                      r->client->pool.share, &req, &err)
+                  == KIMI_OK;
+    if (started) {
+        ex->transfer.progress = &r->progress;
+        ex->transfer.progress_id = slot;
+        r->by_slot[slot] = ex;
+    }
+    if (!started
         || kimi_transfer_attach(&ex->transfer, r->lane->multi, &err)
                != KIMI_OK) {
         ex->tokens = 0;

@@ -307,6 +307,9 @@ struct reactor {
     struct kimi_lane *lane;         /* checked out; NULL once closed */
     struct kimi_sockets sockets;
     PyObject *timer;                /* libcurl's timer (a TimerHandle) */
+    int64_t timer_due_ms;           /* when it fires */
+    int64_t wanted_ms;              /* when libcurl last asked to be woken;
+                                       -1: not at all */
     PyObject *deadline;             /* the next deadline check */
     int64_t deadline_at;            /* when it fires; INT64_MAX: never */
     unsigned char *watch;           /* per fd: what the loop watches */
@@ -315,6 +318,9 @@ struct reactor {
     size_t n_active;
     size_t cap_active;
     struct kpy_slots slots;
+    struct aexchange **by_slot;     /* borrowed: the exchange on each easy
+                                       handle, NULL when none */
+    struct kimi_progress progress;  /* the slots of transfers that moved */
     PyObject *slot_waiters;         /* list of futures */
     /* The loop's methods and the reactor's callbacks, looked up once. */
     PyObject *add_reader;

@@ -233,9 +233,18 @@ kpy_reactor_apply(struct reactor *r)
         PyMem_Free(copy);
     }
     if (kimi_sockets_timer(&r->sockets, &ms)) {
-        cancel_handle(&r->timer);
-        if (ms >= 0) {
+        int64_t due = kimi_transfer_clock_ms() + (ms > 0 ? ms : 0);
+        r->wanted_ms = ms < 0 ? -1 : due;
+        /* libcurl moves its timer after nearly every action.  A timer that
+         * fires no later than wanted is kept: firing early only makes
+         * libcurl say again how long to wait, and a handle made and
+         * cancelled per action would cost more than the action. */
+        if (ms < 0 || r->timer == NULL || r->timer_due_ms > due) {
+            cancel_handle(&r->timer);
+        }
+        if (ms >= 0 && r->timer == NULL) {
             r->timer = schedule(r, ms, r->on_timer);
+            r->timer_due_ms = due;
             if (r->timer == NULL && rc == 0) {
                 rc = -1;
             }
@@ -267,38 +276,60 @@ kpy_reactor_deadline(struct reactor *r, int64_t at)
     PyErr_Restore(type, value, tb);
 }
 
+/* 1 when ex has news for its task, or lingered long enough. */
+static int
+is_due(struct aexchange *ex)
+{
+    if (ex->want == KPY_WANT_END) {
+        return ex->transfer.finished || ex->transfer.failed;
+    }
+    return ex->waiter != NULL && kpy_aexchange_ready(ex);
+}
+
 /* Resolve the future of every exchange whose awaited state arrived, and
- * let lingering ones go once their body ended.  Resolving calls Python,
+ * let lingering ones go once their body ended.  Only the transfers that
+ * noted progress are looked at, unless all must be (a deadline or a
+ * failure touched them, or a note was lost).  Resolving calls Python,
  * which may end other exchanges: the ones to act on are collected first,
  * each held by a reference. */
 static void
-wake(struct reactor *r)
+wake(struct reactor *r, int all)
 {
+    const size_t *ids = (const size_t *)r->progress.ids.data;
+    size_t n_ids = r->progress.ids.len / sizeof(size_t);
+    all = all || r->progress.lost;
+    size_t n = all ? r->n_active : n_ids;
     struct aexchange *local[32];
     struct aexchange **due = local;
     size_t n_due = 0;
-    if (r->n_active > 32) {
-        due = PyMem_Malloc(r->n_active * sizeof(*due));
+    if (n > 32) {
+        due = PyMem_Malloc(n * sizeof(*due));
         if (due == NULL) {
             PyErr_Clear();
-            return;     /* the next action wakes them */
+            return;     /* the notes stay: the next action wakes them */
         }
     }
-    for (size_t i = 0; i < r->n_active; i++) {
-        struct aexchange *ex = r->active[i];
-        int lingered = ex->want == KPY_WANT_END
-                       && (ex->transfer.finished || ex->transfer.failed);
-        if (lingered || (ex->waiter != NULL && kpy_aexchange_ready(ex))) {
+    for (size_t i = 0; i < n; i++) {
+        struct aexchange *ex;
+        if (all) {
+            ex = r->active[i];
+        }
+        else {
+            ex = ids[i] < KIMI_LANE_MAX_EASY ? r->by_slot[ids[i]] : NULL;
+        }
+        if (ex != NULL && is_due(ex)) {
             due[n_due++] = (struct aexchange *)Py_NewRef(ex);
         }
     }
+    kimi_buf_clear(&r->progress.ids);
+    r->progress.lost = 0;
     for (size_t i = 0; i < n_due; i++) {
         struct aexchange *ex = due[i];
         if (ex->want == KPY_WANT_END) {
             kpy_aexchange_detach(ex);
         }
         else {
-            kpy_aexchange_wake(ex);
+            kpy_aexchange_wake(ex);     /* a second note: nothing to do */
         }
         Py_DECREF(ex);
     }
@@ -319,7 +350,7 @@ fail_all(struct reactor *r, const struct kimi_error *err)
             t->failed = 1;
         }
     }
-    wake(r);
+    wake(r, 1);
 }
 
 static void
@@ -367,7 +398,7 @@ act(struct reactor *r, curl_socket_t fd, int what)
     if (kpy_reactor_apply(r) < 0) {
         fail_all_from_exception(r, "asyncio: the event loop refused a socket");
     }
-    wake(r);
+    wake(r, 0);
     Py_RETURN_NONE;
 }
 
@@ -400,7 +431,20 @@ static PyObject *
 reactor_timer(struct reactor *r, PyObject *Py_UNUSED(ignored))
 {
     Py_CLEAR(r->timer);     /* it fired */
-    return act(r, KIMI_TIMER, 0);
+    PyObject *result = act(r, KIMI_TIMER, 0);
+    /* A timer kept from before fired early: libcurl does not say its
+     * unchanged wish again, so the reactor remembers it. */
+    if (result != NULL && r->timer == NULL && r->wanted_ms >= 0
+        && r->lane != NULL && loop_usable(r) > 0) {
+        int64_t left = r->wanted_ms - kimi_transfer_clock_ms();
+        r->timer = schedule(r, left > 0 ? (long)left : 0, r->on_timer);
+        r->timer_due_ms = r->wanted_ms;
+    }
+    if (PyErr_Occurred()) {
+        PyErr_Clear();      /* a loop that refuses timers: the next action
+                               tries again */
+    }
+    return result;
 }
 
 /* The deadline timer: transfers past a limit fail with it, lingering ones
@@ -447,7 +491,7 @@ reactor_deadline(struct reactor *r, PyObject *Py_UNUSED(ignored))
         }
         i++;
     }
-    wake(r);
+    wake(r, 1);
     kpy_reactor_deadline(r, next);
     Py_RETURN_NONE;
 }
@@ -564,10 +608,16 @@ reactor_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     r->client = (struct client *)Py_NewRef(client);
     r->loop = Py_NewRef(loop);
     r->deadline_at = INT64_MAX;
+    r->wanted_ms = -1;
     r->slot_waiters = PyList_New(0);
-    if (r->slot_waiters == NULL || kpy_slots_init(&r->slots) < 0) {
+    r->by_slot = PyMem_Calloc(KIMI_LANE_MAX_EASY, sizeof(*r->by_slot));
+    /* Room for a note per transfer a few times over between two looks;
+     * past that, every transfer is looked at. */
+    kimi_buf_init(&r->progress.ids, 8 * KIMI_LANE_MAX_EASY * sizeof(size_t));
+    if (r->slot_waiters == NULL || r->by_slot == NULL
+        || kpy_slots_init(&r->slots) < 0) {
         Py_DECREF(r);
-        return NULL;
+        return PyErr_Occurred() ? NULL : PyErr_NoMemory();
     }
     if ((r->add_reader = PyObject_GetAttrString(loop, "add_reader")) == NULL
         || (r->remove_reader = PyObject_GetAttrString(loop, "remove_reader"))
@@ -756,6 +806,8 @@ reactor_dealloc(struct reactor *r)
     PyMem_Free(r->watch);
     PyMem_Free(r->active);
     kpy_slots_free(&r->slots);
+    PyMem_Free(r->by_slot);
+    kimi_buf_free(&r->progress.ids);
     type->tp_free((PyObject *)r);
     Py_DECREF(type);
 }
