@@ -56,6 +56,13 @@ class AsyncKimi(BaseClient):
         config.update(changes)
         return type(self)(**config)
 
+    def as_sync(self) -> Any:
+        """A ``kimi.Kimi`` with this client's settings that shares its limits (see
+        ``Kimi.as_async``): for the sync ``map`` from a notebook, say."""
+        from ._client import Kimi
+
+        return self._twin(Kimi)
+
     def _reactor(self) -> Any:
         """The reactor of the running loop, made on the first call in that loop."""
         if self._closed:
@@ -86,11 +93,11 @@ class AsyncKimi(BaseClient):
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _request(self, **shape: Any) -> Any:
+    async def _request(self, shape: tuple[Any, ...]) -> Any:
         request, total, deadline = self._prepare(shape)
         attempt = 0
         while True:
-            left = time_left(total, deadline)
+            left = None if deadline is None else time_left(total, deadline)
             try:
                 return await self._send(request, left, deadline)
             except (APIStatusError, APIConnectionError) as exc:

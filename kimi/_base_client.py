@@ -186,6 +186,7 @@ class BaseClient:
         if not isinstance(limits, Limits):
             raise TypeError(f"Kimi: limits must be a kimi.Limits or None, got {limits!r}")
         self._limits = limits
+        self._counts_tokens = bool(limits.tpm or limits.tpd)
         # One per client, kept across close(): every call, map and task of the
         # client is admitted by it, and a rate-limit 429 pauses them all.
         self._limiter = _core.Limiter(*(v or 0 for v in limits._state()))
@@ -240,6 +241,12 @@ class BaseClient:
     def cert(self, value: str | tuple[str, str] | None) -> None:
         self._tls = tls_options(self._verify, value)
         self._cert = value
+
+    def _twin(self, cls: type) -> Any:
+        """A client of class cls with these settings and these very limits."""
+        twin = cls(**self._config())
+        twin._limiter = self._limiter
+        return twin
 
     @property
     def limits(self) -> LimitsState:
@@ -311,19 +318,11 @@ class BaseClient:
             _merge_headers(merged, extra)
         return tuple(_header_line(name, value) for name, value in merged.items())
 
-    def _build_request(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Mapping[str, Any] | None = None,
-        stream: bool = False,
-        result_class: type | None = None,
-        chunk_class: type | None = None,
-        extra_headers: Mapping[str, str | None] | None = None,
-        timeout: TimeoutTypes | None = None,
-    ) -> tuple[Any, Timeout]:
-        """The core Request for one call, and the timeouts it runs under."""
+    def _build_request(self, shape: tuple[Any, ...]) -> tuple[Any, Timeout]:
+        """The core Request for one call's shape (kimi/_resources.py: method, path,
+        body, stream, result_class, chunk_class, extra_headers, timeout), and the
+        timeouts it runs under."""
+        method, path, body, stream, result_class, chunk_class, extra_headers, timeout = shape
         payload = None
         if body is not None:
             try:
@@ -349,14 +348,14 @@ class BaseClient:
             self.__api_key,
             result_class,
             chunk_class,
-            completion_budget(body),
+            completion_budget(body) if self._counts_tokens else 0,
         )
         return request, limits
 
-    def _prepare(self, shape: dict[str, Any]) -> tuple[Any, float | None, float | None]:
+    def _prepare(self, shape: tuple[Any, ...]) -> tuple[Any, float | None, float | None]:
         """(the core Request, the call's total timeout, its deadline) for a request
         shape (see kimi/_resources.py): what both clients' retry loops start from."""
-        request, limits = self._build_request(**shape)
+        request, limits = self._build_request(shape)
         total = limits.total
         return request, total, None if total is None else time.monotonic() + total
 

@@ -50,6 +50,14 @@ class Kimi(BaseClient):
         config.update(changes)
         return type(self)(**config)
 
+    def as_async(self) -> Any:
+        """A ``kimi.AsyncKimi`` with this client's settings that shares its limits:
+        one account, one set of windows, so this client's threads and maps and the
+        twin's tasks are admitted together (and a rate-limit 429 pauses them all)."""
+        from ._async_client import AsyncKimi
+
+        return self._twin(AsyncKimi)
+
     def close(self) -> None:
         """Drop idle connections (open streams keep theirs until closed)."""
         self._core_client = None
@@ -60,11 +68,11 @@ class Kimi(BaseClient):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _request(self, **shape: Any) -> Any:
+    def _request(self, shape: tuple[Any, ...]) -> Any:
         request, total, deadline = self._prepare(shape)
         attempt = 0
         while True:
-            left = time_left(total, deadline)
+            left = None if deadline is None else time_left(total, deadline)
             try:
                 return self._core().send(request, left)
             except (APIStatusError, APIConnectionError) as exc:

@@ -62,7 +62,7 @@ class _Item:
 
     __slots__ = ("index", "params", "shape", "request", "attempt", "deadline", "total")
 
-    def __init__(self, index: int, params: Any, shape: dict[str, Any]) -> None:
+    def __init__(self, index: int, params: Any, shape: tuple[Any, ...]) -> None:
         self.index = index
         self.params = params
         self.shape = shape
@@ -80,7 +80,7 @@ def _check(concurrency: Any, ordered: Any, return_exceptions: Any, progress: Any
             raise TypeError(f"map: {name} must be a bool, got {value!r}")
 
 
-def _shape(params: Any) -> dict[str, Any]:
+def _shape(params: Any) -> tuple[Any, ...]:
     """A request dict (create()'s arguments) as the client's request shape."""
     if not isinstance(params, dict):
         raise TypeError(f"map: each request must be a dict of create() arguments, got {type(params).__name__}")
@@ -263,7 +263,7 @@ def run_map(plan: Plan) -> Iterator[MapResult]:
                     break
                 held = None
                 if item.request is None:
-                    item.request, limits = client._build_request(**item.shape)
+                    item.request, limits = client._build_request(item.shape)
                     item.total = limits.total
                     if limits.total is not None:
                         item.deadline = time.monotonic() + limits.total
@@ -317,7 +317,7 @@ class AsyncMap:
 
         async def one(item: _Item) -> None:
             try:
-                reply = await client._request(**item.shape)
+                reply = await client._request(item.shape)
             except Exception as exc:    # a failed item is a result
                 done.put_nowait((item, None, exc))
             else:

@@ -37,6 +37,11 @@ __all__ = [
 ]
 
 
+# A request's shape: (method, path, body, stream, result_class, chunk_class,
+# extra_headers, timeout).  A tuple: it is made for every call.
+Shape = tuple
+
+
 def shape_chat(
     model: Any,
     messages: Any,
@@ -45,9 +50,9 @@ def shape_chat(
     extra_headers: Mapping[str, str] | None,
     timeout: Any,
     params: Mapping[str, Any],
-) -> dict[str, Any]:
-    """The request of chat.completions.create, checked: keyword arguments for
-    the client's ``_request``."""
+) -> Shape:
+    """The request of chat.completions.create, checked, as the client's
+    ``_request`` takes it (see ``Shape``)."""
     if not isinstance(model, str) or not model:
         raise ValueError("chat.completions.create: model must be a non-empty str")
     if isinstance(messages, (str, bytes, dict)) or not hasattr(messages, "__iter__"):
@@ -63,36 +68,24 @@ def shape_chat(
         body["stream"] = True
     if extra_body:
         body.update(extra_body)
-    return {
-        "method": "POST",
-        "path": "/chat/completions",
-        "body": body,
-        "stream": stream,
-        "result_class": _models.ChatCompletion,
-        "chunk_class": _models.ChatCompletionChunk,
-        "extra_headers": extra_headers,
-        "timeout": timeout,
-    }
+    return (
+        "POST",
+        "/chat/completions",
+        body,
+        stream,
+        _models.ChatCompletion,
+        _models.ChatCompletionChunk,
+        extra_headers,
+        timeout,
+    )
 
 
-def shape_models_list(extra_headers: Mapping[str, str] | None, timeout: Any) -> dict[str, Any]:
-    return {
-        "method": "GET",
-        "path": "/models",
-        "result_class": _models.ModelList,
-        "extra_headers": extra_headers,
-        "timeout": timeout,
-    }
+def shape_models_list(extra_headers: Mapping[str, str] | None, timeout: Any) -> Shape:
+    return ("GET", "/models", None, False, _models.ModelList, None, extra_headers, timeout)
 
 
-def shape_balance(extra_headers: Mapping[str, str] | None, timeout: Any) -> dict[str, Any]:
-    return {
-        "method": "GET",
-        "path": "/users/me/balance",
-        "result_class": _models.BalanceResponse,
-        "extra_headers": extra_headers,
-        "timeout": timeout,
-    }
+def shape_balance(extra_headers: Mapping[str, str] | None, timeout: Any) -> Shape:
+    return ("GET", "/users/me/balance", None, False, _models.BalanceResponse, None, extra_headers, timeout)
 
 
 def balance_of(reply: Any) -> _models.Balance:
@@ -159,7 +152,7 @@ class Completions:
         Returns a ``ChatCompletion``, or with ``stream=True`` a ``Stream``
         of ``ChatCompletionChunk`` objects.
         """
-        return self._client._request(**shape_chat(model, messages, stream, extra_body, extra_headers, timeout, params))
+        return self._client._request(shape_chat(model, messages, stream, extra_body, extra_headers, timeout, params))
 
     def map(
         self,
@@ -202,7 +195,7 @@ class Models:
         self, *, extra_headers: Mapping[str, str] | None = None, timeout: float | None = None
     ) -> _models.ModelList:
         """The models this key may use, as a ``ModelList`` (iterable)."""
-        return self._client._request(**shape_models_list(extra_headers, timeout))
+        return self._client._request(shape_models_list(extra_headers, timeout))
 
 
 class Users:
@@ -216,7 +209,7 @@ class Users:
     ) -> _models.Balance:
         """The account balance: ``available_balance``, ``voucher_balance``,
         ``cash_balance`` (USD on api.moonshot.ai)."""
-        return balance_of(self._client._request(**shape_balance(extra_headers, timeout)))
+        return balance_of(self._client._request(shape_balance(extra_headers, timeout)))
 
 
 class AsyncCompletions:
@@ -264,7 +257,7 @@ class AsyncCompletions:
     ) -> Any:
         """As ``Kimi.chat.completions.create``, awaited: a ``ChatCompletion``, or with
         ``stream=True`` an ``AsyncStream`` (``async for chunk in stream``)."""
-        return await self._client._request(**shape_chat(model, messages, stream, extra_body, extra_headers, timeout, params))
+        return await self._client._request(shape_chat(model, messages, stream, extra_body, extra_headers, timeout, params))
 
     def map(
         self,
@@ -299,7 +292,7 @@ class AsyncModels:
         self, *, extra_headers: Mapping[str, str] | None = None, timeout: float | None = None
     ) -> _models.ModelList:
         """The models this key may use, as a ``ModelList`` (iterable)."""
-        return await self._client._request(**shape_models_list(extra_headers, timeout))
+        return await self._client._request(shape_models_list(extra_headers, timeout))
 
 
 class AsyncUsers:
@@ -312,4 +305,4 @@ class AsyncUsers:
         self, *, extra_headers: Mapping[str, str] | None = None, timeout: float | None = None
     ) -> _models.Balance:
         """The account balance (see ``Kimi.users.balance``)."""
-        return balance_of(await self._client._request(**shape_balance(extra_headers, timeout)))
+        return balance_of(await self._client._request(shape_balance(extra_headers, timeout)))

@@ -177,16 +177,16 @@ def test_an_exhausted_quota_pauses_nobody(server):
 
 
 def test_one_clients_limits_bind_its_threads_its_map_and_its_async_tasks_together(server):
-    """concurrency=3 shared: 4 threads, a map of 12 and 6 async tasks (on a client
-    sharing the limiter through pickled-config twins would not share it, so the async
-    client here is the same configuration's AsyncKimi holding the same limiter)."""
+    """concurrency=3 shared: 4 threads, a map of 12, and 6 tasks of the client's
+    async twin (as_async shares its limits)."""
     import asyncio
 
     server.latency = 0.05
     server.reset_counters()
     client = client_for(server, concurrency=3)
-    aclient = kimi.AsyncKimi(api_key="sk-test", base_url=server.base_url)
-    aclient._limiter = client._limiter      # one account, one limiter
+    aclient = client.as_async()
+    assert isinstance(aclient, kimi.AsyncKimi) and aclient.limits.limits == client.limits.limits
+    assert isinstance(aclient.as_sync(), kimi.Kimi)
     rows = [{"model": "kimi-k2.6", "messages": MESSAGES}] * 12
 
     async def tasks():
@@ -206,6 +206,7 @@ def test_one_clients_limits_bind_its_threads_its_map_and_its_async_tasks_togethe
     assert server.max_in_flight <= 3
     assert server.max_in_flight >= 2        # it did run requests side by side
     assert client.limits.in_flight == 0
+    assert client.limits.requests_minute == 22  # one set of windows counted all
 
 
 def test_map_and_async_never_exceed_the_concurrency_limit(server):

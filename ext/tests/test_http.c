@@ -1949,12 +1949,20 @@ test_socket_driver_streams_through_an_event_loop(void)
     CHECK(kimi_sockets_init(&s, lane->multi, &err) == KIMI_OK);
     CHECK(kimi_transfer_start(&c.t, lane->easy, pool.share, &c.req, &c.err)
           == KIMI_OK);
+    /* The transfer notes its moves for the loop under id 7. */
+    struct kimi_progress progress = {.lost = 0};
+    kimi_buf_init(&progress.ids, 4096 * sizeof(size_t));
+    c.t.progress = &progress;
+    c.t.progress_id = 7;
     CHECK(kimi_transfer_attach(&c.t, lane->multi, &c.err) == KIMI_OK);
     loop_apply(&l, &s);
     CHECK(l.soon || l.deadline != INT64_MAX);   /* libcurl asked to start */
+    CHECK(progress.ids.len == 0);       /* nothing arrived yet */
+    CHECK(!kimi_sockets_pending(&s));   /* the loop took every wish */
 
     int got = 0;
     int done = 0;
+    int noted = 0;
     int64_t end = now_ms() + WAIT_LIMIT_MS;
     while (!done && now_ms() < end) {
         enum kimi_status st = loop_turn(&l, &s, &err);
@@ -1962,6 +1970,12 @@ test_socket_driver_streams_through_an_event_loop(void)
         if (st != KIMI_OK) {
             break;
         }
+        const size_t *ids = (const size_t *)progress.ids.data;
+        for (size_t i = 0; i < progress.ids.len / sizeof(size_t); i++) {
+            CHECK(ids[i] == 7);
+            noted++;
+        }
+        kimi_buf_clear(&progress.ids);
         for (;;) {
             cJSON *event = NULL;
             st = kimi_events_next(&c.t, &event, &c.err);
@@ -1986,7 +2000,11 @@ test_socket_driver_streams_through_an_event_loop(void)
     CHECK(got == 3);
     CHECK(c.t.status == 200);
     CHECK(l.actions >= 3);
+    /* The status line, the headers and each body chunk were noted. */
+    CHECK(noted >= 5);
+    CHECK(!progress.lost);
     kimi_transfer_free(&c.t);
+    kimi_buf_free(&progress.ids);
     loop_apply(&l, &s);
     CHECK(l.n == 0);                    /* libcurl let every socket go */
     kimi_sockets_free(&s);
