@@ -213,7 +213,9 @@ kpy_reactor_apply(struct reactor *r)
             return -1;
         }
     }
-    memcpy(copy, wishes, n * sizeof(*copy));
+    if (n > 0) {
+        memcpy(copy, wishes, n * sizeof(*copy));
+    }
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         const struct kimi_socket_wish *w = &copy[i];
