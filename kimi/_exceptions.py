@@ -1,20 +1,31 @@
 """The exceptions kimi raises, from C and from Python alike.
 
     KimiError
-    ├── APIConnectionError      no complete response came (DNS, connect,
-    │   │                       TLS, reset)
-    │   ├── APITimeoutError     a time limit passed (``limit`` says which)
-    │   └── CertificateError    the TLS certificate check failed
-    ├── APIResponseValidationError  a complete reply the client refused (too
-    │                           big, not JSON, oversized headers): never
-    │                           retried, the server already produced it
-    ├── APIStatusError          the server answered with a non-2xx status
-    │   ├── BadRequestError             400
-    │   ├── AuthenticationError         401
-    │   ├── PermissionDeniedError       403
-    │   ├── NotFoundError               404
-    │   ├── RateLimitError              429
-    │   └── InternalServerError         5xx
+    ├── APIError                    what came (or failed to come) from the API
+    │   ├── APIConnectionError      no complete response came (DNS, connect,
+    │   │   │                       TLS, reset)
+    │   │   ├── APITimeoutError     a time limit passed (``limit`` says which)
+    │   │   └── CertificateError    the TLS certificate check failed
+    │   ├── APIResponseValidationError  a complete reply the client refused
+    │   │                           (too big, not JSON, oversized headers):
+    │   │                           never retried, the server produced it
+    │   └── APIStatusError          the server answered with a non-2xx status
+    │       ├── BadRequestError             400
+    │       │   ├── InvalidRequestError         invalid_request_error
+    │       │   └── ContentFilterError          content_filter
+    │       ├── AuthenticationError         401
+    │       ├── PermissionDeniedError       403
+    │       ├── NotFoundError               404
+    │       │   └── ResourceNotFoundError       resource_not_found_error
+    │       │       └── ModelNotFoundError      ... naming a model
+    │       ├── ConflictError               409
+    │       ├── UnprocessableEntityError    422
+    │       ├── RateLimitError              429
+    │       │   ├── EngineOverloadedError       engine_overloaded_error
+    │       │   ├── RateLimitReachedError       rate_limit_reached_error
+    │       │   └── QuotaExceededError          exceeded_current_quota_error
+    │       └── InternalServerError         5xx
+    │           └── ServerError                 server_error
     ├── StreamError             a stream broke: cut off before [DONE], a
     │                           malformed event, or an error event
     └── LimitExceededError      the client's own token limits (kimi.Limits)
@@ -34,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KimiError",
+    "APIError",
     "APIConnectionError",
     "APITimeoutError",
     "CertificateError",
@@ -45,6 +57,16 @@ __all__ = [
     "NotFoundError",
     "RateLimitError",
     "InternalServerError",
+    "ConflictError",
+    "UnprocessableEntityError",
+    "InvalidRequestError",
+    "ContentFilterError",
+    "ResourceNotFoundError",
+    "ModelNotFoundError",
+    "EngineOverloadedError",
+    "RateLimitReachedError",
+    "QuotaExceededError",
+    "ServerError",
     "StreamError",
     "LimitExceededError",
 ]
@@ -70,7 +92,12 @@ def _restore(cls: "type[KimiError]", args: tuple[Any, ...], state: dict[str, Any
     return exc
 
 
-class APIConnectionError(KimiError):
+class APIError(KimiError):
+    """Base of the errors about the API's answer or its absence (connection,
+    refused reply, status), as in openai-python."""
+
+
+class APIConnectionError(APIError):
     """No valid response came: DNS, connect, TLS, a reset, a bad body."""
 
     curl_code: int | None = None
@@ -96,7 +123,7 @@ class CertificateError(APIConnectionError):
     certificate is unusable); retrying would not help."""
 
 
-class APIResponseValidationError(KimiError):
+class APIResponseValidationError(APIError):
     """A complete reply arrived and the client refused it: larger than
     ``max_body_bytes``, empty or not JSON, or with an oversized header block.  It is
     never retried, since the server already produced (and billed) it."""
@@ -109,7 +136,7 @@ class APIResponseValidationError(KimiError):
         super().__init__(message)
 
 
-class APIStatusError(KimiError):
+class APIStatusError(APIError):
     """The server answered with a non-2xx status.
 
     ``type`` and ``code`` come from the error body, whatever its shape
@@ -167,6 +194,57 @@ class RateLimitError(APIStatusError):
 
 class InternalServerError(APIStatusError):
     """5xx: the server or a gateway failed."""
+
+
+class ConflictError(APIStatusError):
+    """409: the request conflicts with the resource's state."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the request was well-formed but not acceptable (FastAPI-style
+    gateways answer bad fields so)."""
+
+
+# The API's error types (its ``error.type``) as classes, each under the class
+# of the status the platform sends it with.  The C core picks the class from
+# the status and the type together.
+
+
+class InvalidRequestError(BadRequestError):
+    """400 ``invalid_request_error``: a bad field, a prompt over the context,
+    a file problem.  Not retried."""
+
+
+class ContentFilterError(BadRequestError):
+    """400 ``content_filter``: the request was judged high risk.  Not retried."""
+
+
+class ResourceNotFoundError(NotFoundError):
+    """404 ``resource_not_found_error``: an unknown model, file or batch."""
+
+
+class ModelNotFoundError(ResourceNotFoundError):
+    """404 ``resource_not_found_error`` naming a model ("Not found the model
+    ..."): the id is wrong or retired, or the key may not use it."""
+
+
+class EngineOverloadedError(RateLimitError):
+    """429 ``engine_overloaded_error``: retried with backoff, and every sender
+    of the client pauses."""
+
+
+class RateLimitReachedError(RateLimitError):
+    """429 ``rate_limit_reached_error``: the account's concurrency, RPM, TPM or
+    TPD; retried after the wait the server names, every sender pausing."""
+
+
+class QuotaExceededError(RateLimitError):
+    """429 ``exceeded_current_quota_error``: the account is out of balance or
+    suspended.  Never retried: waiting does not help."""
+
+
+class ServerError(InternalServerError):
+    """500 ``server_error``: retried with backoff."""
 
 
 class StreamError(KimiError):

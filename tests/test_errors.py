@@ -18,12 +18,12 @@ import kimi
 from kimi.testing import Reply
 
 STATUS_CLASSES = [
-    (400, kimi.BadRequestError, "invalid_request_error"),
+    (400, kimi.InvalidRequestError, "invalid_request_error"),
     (401, kimi.AuthenticationError, "invalid_authentication_error"),
     (403, kimi.PermissionDeniedError, "permission_denied_error"),
-    (404, kimi.NotFoundError, "resource_not_found_error"),
-    (429, kimi.RateLimitError, "rate_limit_reached_error"),
-    (500, kimi.InternalServerError, "server_error"),
+    (404, kimi.ResourceNotFoundError, "resource_not_found_error"),
+    (429, kimi.RateLimitReachedError, "rate_limit_reached_error"),
+    (500, kimi.ServerError, "server_error"),
     (502, kimi.InternalServerError, "server_error"),
     (503, kimi.InternalServerError, "engine_overloaded_error"),
     (504, kimi.InternalServerError, "server_error"),
@@ -310,3 +310,80 @@ def test_slow_but_steady_stream_is_not_a_timeout(make_client, server):
     start = time.monotonic()
     assert create(client, stream=True).final().choices[0].message.content == "s" * 12
     assert time.monotonic() - start > 0.3
+
+
+# Every error type of the platform's table (../shared/kimi-api.md section 8),
+# with a message of the kind it sends, and the class it must raise.
+ERROR_TYPES = [
+    (400, "content_filter", "The request was rejected because it was considered high risk",
+     kimi.ContentFilterError, kimi.BadRequestError),
+    (400, "invalid_request_error", "Invalid request: Your request exceeded model token limit : 262144",
+     kimi.InvalidRequestError, kimi.BadRequestError),
+    (401, "invalid_authentication_error", "Invalid Authentication", kimi.AuthenticationError,
+     kimi.AuthenticationError),
+    (401, "incorrect_api_key_error", "Incorrect API key provided", kimi.AuthenticationError,
+     kimi.AuthenticationError),
+    (403, "permission_denied_error", "The API you are accessing is not open", kimi.PermissionDeniedError,
+     kimi.PermissionDeniedError),
+    (404, "resource_not_found_error", "Not found the model kimi-k9 or Permission denied",
+     kimi.ModelNotFoundError, kimi.NotFoundError),
+    (404, "resource_not_found_error", "file not found", kimi.ResourceNotFoundError, kimi.NotFoundError),
+    (429, "engine_overloaded_error", "The engine is currently overloaded, please try again later",
+     kimi.EngineOverloadedError, kimi.RateLimitError),
+    (429, "rate_limit_reached_error",
+     "Your account org-1<ak-1> request reached organization max RPM: 3, please try again after 1 seconds",
+     kimi.RateLimitReachedError, kimi.RateLimitError),
+    (429, "exceeded_current_quota_error", "You exceeded your current token quota", kimi.QuotaExceededError,
+     kimi.RateLimitError),
+    (500, "server_error", "Failed to extract file", kimi.ServerError, kimi.InternalServerError),
+    (500, "unexpected_output", "invalid state transition", kimi.InternalServerError, kimi.InternalServerError),
+]
+
+
+@pytest.mark.parametrize("status, error_type, message, cls, status_cls", ERROR_TYPES)
+def test_every_platform_error_type_raises_its_class(make_client, server, status, error_type, message, cls,
+                                                    status_cls):
+    server.script(Reply.error(status, Reply.moonshot_error(error_type, message)))
+    with pytest.raises(cls) as info:
+        create(make_client(max_retries=0))
+    exc = info.value
+    assert type(exc) is cls
+    assert isinstance(exc, status_cls) and isinstance(exc, kimi.APIStatusError) and isinstance(exc, kimi.APIError)
+    assert exc.status_code == status and exc.type == error_type
+
+
+def test_a_type_under_another_status_keeps_that_status_class(make_client, server):
+    # The help pages speak of balance problems as 403; the class follows the status.
+    server.script(Reply.error(403, Reply.moonshot_error("exceeded_current_quota_error", "insufficient balance")))
+    with pytest.raises(kimi.PermissionDeniedError) as info:
+        create(make_client(max_retries=0))
+    assert type(info.value) is kimi.PermissionDeniedError
+    assert info.value.type == "exceeded_current_quota_error"
+
+
+def test_409_and_422_have_their_classes(make_client, server):
+    server.script(Reply.error(409, {"error": {"message": "busy"}}), Reply.error(422, {"detail": "bad field"}))
+    client = make_client(max_retries=0)
+    with pytest.raises(kimi.ConflictError):
+        create(client)
+    with pytest.raises(kimi.UnprocessableEntityError) as info:
+        create(client)
+    assert info.value.status_code == 422
+
+
+def test_connection_and_validation_errors_are_api_errors_too():
+    assert issubclass(kimi.APIConnectionError, kimi.APIError)
+    assert issubclass(kimi.APIResponseValidationError, kimi.APIError)
+    assert not issubclass(kimi.StreamError, kimi.APIError)
+    assert not issubclass(kimi.LimitExceededError, kimi.APIError)
+
+
+def test_the_quota_class_is_never_retried_and_the_overload_class_is(make_client, server):
+    server.script(Reply.error(429, Reply.moonshot_error("exceeded_current_quota_error", "suspended")))
+    with pytest.raises(kimi.QuotaExceededError):
+        create(make_client(max_retries=3))
+    assert len(server.requests) == 1
+    server.script(Reply.error(429, Reply.moonshot_error("engine_overloaded_error", "overloaded"),
+                              headers={"Retry-After": "0"}))
+    assert create(make_client(max_retries=3)).choices
+    assert len(server.requests) == 3

@@ -70,7 +70,7 @@ def test_key_not_in_any_raised_exception(client, server):
     refused = kimi.Kimi(api_key=KEY, base_url=f"http://127.0.0.1:{closed_port()}/v1", max_retries=0)
     collect(refused.models.list)
     assert {type(e) for e in raised} >= {kimi.StreamError, kimi.APIConnectionError, kimi.APITimeoutError,
-                                        kimi.RateLimitError, kimi.AuthenticationError}
+                                        kimi.RateLimitReachedError, kimi.AuthenticationError}
     for exc in raised:
         _assert_key_absent(exc)
 
@@ -193,7 +193,7 @@ def test_all_names_exist():
 def test_every_exception_class_is_exported():
     classes = [obj for _, obj in inspect.getmembers(kimi._exceptions, inspect.isclass)
                if issubclass(obj, kimi.KimiError) and obj.__module__ == "kimi._exceptions"]
-    assert len(classes) == 14
+    assert len(classes) == 25
     for cls in classes:
         assert cls.__name__ in kimi.__all__
         assert getattr(kimi, cls.__name__) is cls
@@ -261,7 +261,7 @@ def test_status_errors_survive_pickling(client, server):
     with pytest.raises(kimi.RateLimitError) as info:
         create(client)
     clone = pickle.loads(pickle.dumps(info.value))
-    assert type(clone) is kimi.RateLimitError
+    assert type(clone) is kimi.RateLimitReachedError
     assert (clone.status_code, clone.type, clone.request_id) == (429, "rate_limit_reached_error", "req-p")
     assert str(clone) == str(info.value)
 

@@ -65,6 +65,17 @@ struct module_state {
     PyObject *NotFoundError;            /* 404 */
     PyObject *RateLimitError;           /* 429 */
     PyObject *InternalServerError;      /* 5xx */
+    PyObject *ConflictError;            /* 409 */
+    PyObject *UnprocessableEntityError; /* 422 */
+    /* The API's error types, under their statuses' classes. */
+    PyObject *InvalidRequestError;
+    PyObject *ContentFilterError;
+    PyObject *ResourceNotFoundError;
+    PyObject *ModelNotFoundError;
+    PyObject *EngineOverloadedError;
+    PyObject *RateLimitReachedError;
+    PyObject *QuotaExceededError;
+    PyObject *ServerError;
     PyObject *object_class;     /* kimi._models.KimiObject */
     PyObject *str_nested;       /* "_nested" */
     PyObject *empty_tuple;

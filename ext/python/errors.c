@@ -195,10 +195,50 @@ status_class(struct module_state *st, long status)
         return st->PermissionDeniedError;
     case 404:
         return st->NotFoundError;
+    case 409:
+        return st->ConflictError;
+    case 422:
+        return st->UnprocessableEntityError;
     case 429:
         return st->RateLimitError;
     default:
         return status >= 500 ? st->InternalServerError : st->APIStatusError;
+    }
+}
+
+/* The class of the API's error type (../shared/kimi-api.md section 8)
+ * when it comes with the status the platform sends it with, else NULL:
+ * a type under another status keeps that status's class, so the class
+ * never contradicts the status.  Borrowed. */
+static PyObject *
+type_class(struct module_state *st, long status,
+           const struct kimi_api_error *api)
+{
+    const char *type = api->type;
+    switch (status) {
+    case 400:
+        return strcmp(type, "invalid_request_error") == 0 ? st->InvalidRequestError
+               : strcmp(type, "content_filter") == 0      ? st->ContentFilterError
+                                                          : NULL;
+    case 404:
+        if (strcmp(type, "resource_not_found_error") != 0) {
+            return NULL;
+        }
+        /* "Not found the model {id} or Permission denied" */
+        return strstr(api->message, "the model") != NULL
+                   ? st->ModelNotFoundError
+                   : st->ResourceNotFoundError;
+    case 429:
+        return strcmp(type, "engine_overloaded_error") == 0 ? st->EngineOverloadedError
+               : strcmp(type, "rate_limit_reached_error") == 0
+                   ? st->RateLimitReachedError
+               : strcmp(type, "exceeded_current_quota_error") == 0
+                   ? st->QuotaExceededError
+                   : NULL;
+    case 500:
+        return strcmp(type, "server_error") == 0 ? st->ServerError : NULL;
+    default:
+        return NULL;
     }
 }
 
@@ -299,7 +339,9 @@ kimi_raise_status(struct module_state *st, struct kimi_transfer *t)
         goto error;
     }
     Py_DECREF(wait);
-    exc = PyObject_Call(status_class(st, t->status), args, kwargs);
+    PyObject *cls = type_class(st, t->status, &api);
+    exc = PyObject_Call(cls != NULL ? cls : status_class(st, t->status), args,
+                        kwargs);
     if (exc == NULL || kimi_set_api_fields(exc, &api) < 0) {
         goto error;
     }

@@ -61,6 +61,16 @@ core_exec(PyObject *module)
         || get_attr(exceptions, "RateLimitError", &st->RateLimitError) < 0
         || get_attr(exceptions, "InternalServerError",
                     &st->InternalServerError) < 0
+        || get_attr(exceptions, "ConflictError", &st->ConflictError) < 0
+        || get_attr(exceptions, "UnprocessableEntityError", &st->UnprocessableEntityError) < 0
+        || get_attr(exceptions, "InvalidRequestError", &st->InvalidRequestError) < 0
+        || get_attr(exceptions, "ContentFilterError", &st->ContentFilterError) < 0
+        || get_attr(exceptions, "ResourceNotFoundError", &st->ResourceNotFoundError) < 0
+        || get_attr(exceptions, "ModelNotFoundError", &st->ModelNotFoundError) < 0
+        || get_attr(exceptions, "EngineOverloadedError", &st->EngineOverloadedError) < 0
+        || get_attr(exceptions, "RateLimitReachedError", &st->RateLimitReachedError) < 0
+        || get_attr(exceptions, "QuotaExceededError", &st->QuotaExceededError) < 0
+        || get_attr(exceptions, "ServerError", &st->ServerError) < 0
         || get_attr(models, "KimiObject", &st->object_class) < 0) {
         goto done;
     }
@@ -153,6 +163,16 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->NotFoundError);
     Py_VISIT(st->RateLimitError);
     Py_VISIT(st->InternalServerError);
+    Py_VISIT(st->ConflictError);
+    Py_VISIT(st->UnprocessableEntityError);
+    Py_VISIT(st->InvalidRequestError);
+    Py_VISIT(st->ContentFilterError);
+    Py_VISIT(st->ResourceNotFoundError);
+    Py_VISIT(st->ModelNotFoundError);
+    Py_VISIT(st->EngineOverloadedError);
+    Py_VISIT(st->RateLimitReachedError);
+    Py_VISIT(st->QuotaExceededError);
+    Py_VISIT(st->ServerError);
     Py_VISIT(st->object_class);
     for (size_t i = 0; i < KIMI_NESTED_CACHE_SIZE; i++) {
         Py_VISIT(st->nested[i].cls);
@@ -186,6 +206,16 @@ core_clear(PyObject *module)
     Py_CLEAR(st->NotFoundError);
     Py_CLEAR(st->RateLimitError);
     Py_CLEAR(st->InternalServerError);
+    Py_CLEAR(st->ConflictError);
+    Py_CLEAR(st->UnprocessableEntityError);
+    Py_CLEAR(st->InvalidRequestError);
+    Py_CLEAR(st->ContentFilterError);
+    Py_CLEAR(st->ResourceNotFoundError);
+    Py_CLEAR(st->ModelNotFoundError);
+    Py_CLEAR(st->EngineOverloadedError);
+    Py_CLEAR(st->RateLimitReachedError);
+    Py_CLEAR(st->QuotaExceededError);
+    Py_CLEAR(st->ServerError);
     Py_CLEAR(st->object_class);
     Py_CLEAR(st->str_nested);
     Py_CLEAR(st->empty_tuple);
