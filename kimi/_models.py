@@ -83,8 +83,26 @@ class KimiObject:
 
     @_method
     def to_dict(self) -> dict[str, Any]:
-        """The object as plain JSON data (dicts, lists, scalars)."""
+        """The object as plain JSON data (dicts, lists, scalars): the fields the
+        server sent."""
         return _plain(self)
+
+    @_method
+    def model_dump(self, *, exclude_unset: bool = False, exclude_none: bool = False) -> dict[str, Any]:
+        """As openai-python's: plain data, with every field the class declares
+        (None when the server left it out) unless ``exclude_unset``; fields that
+        are None dropped with ``exclude_none``."""
+        return _plain(self, fill=not exclude_unset, drop_none=exclude_none)
+
+    @_method
+    def model_dump_json(
+        self, *, indent: int | None = None, exclude_unset: bool = False, exclude_none: bool = False
+    ) -> str:
+        """``model_dump`` as a JSON string (non-ASCII kept as is)."""
+        import json
+
+        data = _plain(self, fill=not exclude_unset, drop_none=exclude_none)
+        return json.dumps(data, indent=indent, ensure_ascii=False)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, KimiObject):
@@ -98,17 +116,30 @@ class KimiObject:
         return f"{type(self).__name__}({inner})"
 
 
-def _plain(root: Any) -> Any:
+def _plain(root: Any, fill: bool = False, drop_none: bool = False) -> Any:
     """Model objects as dicts, all the way down, without recursion (a reply may be
-    nested deeper than Python's recursion limit allows)."""
+    nested deeper than Python's recursion limit allows).  With fill, a model's
+    declared fields the server left out appear as None; with drop_none, no member
+    of a model or dict is None."""
+
+    def members(value: Any) -> Any:
+        if isinstance(value, KimiObject):
+            fields = value.__dict__
+            if fill:
+                missing = type(value)._fields - fields.keys()
+                fields = {**fields, **dict.fromkeys(sorted(missing))}
+            pairs = fields.items()
+        else:
+            pairs = value.items()
+        if drop_none:
+            return iter([(k, v) for k, v in pairs if v is not None])
+        return iter(pairs)
 
     def shell(value: Any) -> Any:
-        if isinstance(value, KimiObject):
-            return {}, iter(value.__dict__.items())
+        if isinstance(value, (KimiObject, dict)):
+            return {}, members(value)
         if isinstance(value, list):
             return [], iter(enumerate(value))
-        if isinstance(value, dict):
-            return {}, iter(value.items())
         return value, None
 
     result, items = shell(root)

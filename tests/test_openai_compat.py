@@ -146,3 +146,34 @@ def test_sdk_raises_its_class_for_a_scripted_error_with_the_server_message(
     assert info.value.body == {"type": error_type, "message": message}
     assert message in info.value.message
     assert len(server.requests) == 1  # max_retries=0: the SDK did not retry
+
+
+# -- model_dump, as openai-python's objects have it -----------------------------------
+
+
+def test_model_dump_of_what_the_server_sent_matches_the_sdks(sdk: Any, server: KimiServer, make_client):
+    """The same scripted reply read by the OpenAI SDK and by kimi: model_dump with
+    exclude_unset gives the same plain data, and model_dump_json the same JSON."""
+    import json
+
+    reply = Reply.chat(content="Hi there", reasoning="Greet back.", usage=USAGE)
+    server.script(reply, reply)
+    theirs = create(sdk)
+    ours = make_client().chat.completions.create(model=MODEL, messages=MESSAGES)
+    mine, sdks = ours.model_dump(exclude_unset=True), theirs.model_dump(exclude_unset=True)
+    assert mine.pop("id").startswith("chatcmpl-") and sdks.pop("id").startswith("chatcmpl-")  # one per reply
+    assert mine == sdks
+    mine, sdks = json.loads(ours.model_dump_json(exclude_unset=True)), json.loads(theirs.model_dump_json(exclude_unset=True))
+    mine.pop("id"), sdks.pop("id")
+    assert mine == sdks
+
+
+def test_model_dump_fills_declared_fields_and_drops_none_on_request(make_client, server: KimiServer):
+    server.script(Reply.chat(content="Hi", usage=USAGE))
+    ours = make_client().chat.completions.create(model=MODEL, messages=MESSAGES)
+    full = ours.model_dump()
+    message = full["choices"][0]["message"]
+    assert message["content"] == "Hi" and "tool_calls" in message and message["tool_calls"] is None
+    assert "tool_calls" not in ours.model_dump(exclude_none=True)["choices"][0]["message"]
+    assert ours.model_dump(exclude_unset=True) == ours.to_dict()
+    assert '"content": "Hi"' in ours.model_dump_json(indent=2)
