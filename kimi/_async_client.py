@@ -110,14 +110,7 @@ class AsyncKimi(BaseClient):
     async def _send(self, request: Any, total: float | None, deadline: float | None) -> Any:
         """One attempt: admitted by the client's limits, then run on the reactor."""
         exchange = await self._start(request, total, deadline)
-        try:
-            result = exchange.poll()
-            while result is _PENDING:
-                await exchange.wait()
-                result = exchange.poll()
-        except BaseException:
-            exchange.close()    # cancelled, or failed: free the connection now
-            raise
+        result = await _read(exchange, exchange.poll)
         if result is True:
             return AsyncStream(exchange)
         return result
@@ -142,6 +135,23 @@ class AsyncKimi(BaseClient):
                 exc.limit = "total"
                 raise exc
             await _sleep(started)
+
+
+async def _read(exchange: Any, read: Any) -> Any:
+    """read() of an exchange, awaiting its wait() while it says PENDING.  However
+    the wait ends badly (cancelled, failed), the transfer is closed at once and its
+    connection freed; the end of a stream (StopAsyncIteration) is no failure."""
+    try:
+        value = read()
+        while value is _PENDING:
+            await exchange.wait()
+            value = read()
+    except StopAsyncIteration:
+        raise
+    except BaseException:
+        exchange.close()
+        raise
+    return value
 
 
 async def _sleep(seconds: float) -> None:
@@ -179,18 +189,7 @@ class AsyncStream:
 
     async def __anext__(self) -> ChatCompletionChunk | str:
         exchange = self._exchange
-        read = exchange.next_text if self._text else exchange.next
-        try:
-            value = read()
-            while value is _PENDING:
-                await exchange.wait()
-                value = read()
-        except StopAsyncIteration:
-            raise
-        except BaseException:
-            exchange.close()
-            raise
-        return value
+        return await _read(exchange, exchange.next_text if self._text else exchange.next)
 
     def text(self) -> AsyncIterator[str]:
         """Yield content strings only (``async for text in stream.text()``)."""
@@ -199,16 +198,7 @@ class AsyncStream:
 
     async def final(self) -> ChatCompletion:
         """Read what is left and return the assembled ``ChatCompletion``."""
-        exchange = self._exchange
-        try:
-            result = exchange.final()
-            while result is _PENDING:
-                await exchange.wait()
-                result = exchange.final()
-        except BaseException:
-            exchange.close()
-            raise
-        return result
+        return await _read(self._exchange, self._exchange.final)
 
     async def close(self) -> None:
         """Abort the transfer and free the connection."""

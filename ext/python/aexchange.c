@@ -48,7 +48,7 @@ kpy_aexchange_wake(struct aexchange *ex)
     PyObject *fut = ex->waiter;
     if (fut != NULL) {
         ex->waiter = NULL;
-        kpy_resolve_future(fut);
+        kpy_resolve_future(state_of(ex), fut);
         Py_DECREF(fut);
         Py_DECREF(ex);      /* the reactor's hold while it waited; the
                                caller holds a reference of its own */
@@ -213,10 +213,7 @@ read_events(struct aexchange *ex, enum kpy_read_mode mode)
             PyErr_Restore(type, value, tb);
             return NULL;
         }
-        if (ex->reader.failure != NULL && mode != KPY_READ_DRAIN) {
-            return NULL;    /* over; final() raises the failure */
-        }
-        return NULL;    /* over */
+        return NULL;    /* over; final() raises any failure */
     }
     kimi_error_clear(&err);
     for (;;) {
@@ -301,7 +298,7 @@ aex_wait(struct aexchange *ex, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     if (!ex->attached || kpy_aexchange_ready(ex)) {
-        kpy_resolve_future(fut);
+        kpy_resolve_future(state_of(ex), fut);
         return fut;
     }
     ex->waiter = Py_NewRef(fut);
@@ -380,7 +377,7 @@ kpy_reactor_start(struct reactor *r, PyObject *args)
     struct limiter *limiter = r->client->limiter;
     /* An easy handle first: a start that finds none must not count
      * against the limits. */
-    int rc = kpy_reactor_take_slot(r, &slot, &easy, &err);
+    int rc = kpy_slots_take(&r->slots, r->lane, &slot, &easy, &err);
     if (rc != 0) {
         if (rc > 0) {
             Py_RETURN_NONE;

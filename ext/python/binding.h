@@ -78,6 +78,7 @@ struct module_state {
     PyObject *ServerError;
     PyObject *object_class;     /* kimi._models.KimiObject */
     PyObject *str_nested;       /* "_nested" */
+    PyObject *str_set_result;   /* "set_result", for futures */
     PyObject *empty_tuple;
     struct kimi_key_entry keys[KIMI_KEY_CACHE_SIZE];
     struct kimi_nested_entry nested[KIMI_NESTED_CACHE_SIZE];
@@ -390,13 +391,11 @@ void kpy_reactor_deadline(struct reactor *r, int64_t at);
 
 int kpy_reactor_add(struct reactor *r, struct aexchange *ex);
 void kpy_reactor_remove(struct reactor *r, struct aexchange *ex);
-int kpy_reactor_take_slot(struct reactor *r, size_t *slot, CURL **easy,
-                          struct kimi_error *err);
 void kpy_reactor_give_slot(struct reactor *r, size_t slot);
 
 /* reactor.c: fut.set_result(None) unless it is done (cancelled); 1 when
  * it was resolved.  Never leaves an exception set. */
-int kpy_resolve_future(PyObject *fut);
+int kpy_resolve_future(struct module_state *st, PyObject *fut);
 
 /* aexchange.c */
 PyObject *kpy_reactor_start(struct reactor *r, PyObject *args);

@@ -549,18 +549,12 @@ wake_slot_waiters(struct reactor *r)
     }
     else {
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(waiters); i++) {
-            kpy_resolve_future(PyList_GET_ITEM(waiters, i));
+            kpy_resolve_future(kimi_state_of_type(Py_TYPE(r)),
+                               PyList_GET_ITEM(waiters, i));
         }
         Py_DECREF(waiters);
     }
     PyErr_Restore(type, value, tb);
-}
-
-int
-kpy_reactor_take_slot(struct reactor *r, size_t *slot, CURL **easy,
-                      struct kimi_error *err)
-{
-    return kpy_slots_take(&r->slots, r->lane, slot, easy, err);
 }
 
 void
@@ -571,16 +565,12 @@ kpy_reactor_give_slot(struct reactor *r, size_t slot)
 }
 
 int
-kpy_resolve_future(PyObject *fut)
+kpy_resolve_future(struct module_state *st, PyObject *fut)
 {
-    PyObject *done = PyObject_CallMethod(fut, "done", NULL);
-    int is_done = done != NULL ? PyObject_IsTrue(done) : 1;
-    Py_XDECREF(done);
-    if (is_done) {
-        PyErr_Clear();
-        return 0;
-    }
-    PyObject *result = PyObject_CallMethod(fut, "set_result", "O", Py_None);
+    /* One call, not done() first: it runs for every wake-up, and a done
+     * (cancelled) future refuses with InvalidStateError, dropped here. */
+    PyObject *result = PyObject_CallMethodOneArg(fut, st->str_set_result,
+                                                 Py_None);
     if (result == NULL) {
         PyErr_Clear();
         return 0;
