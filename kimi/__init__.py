@@ -25,6 +25,9 @@ else:
     from ._base_client import Timeout
     from ._client import DEFAULT_BASE_URL, Kimi
     from ._limits import Limits, LimitsState
+    from ._cost import Price, cost, prices
+    from ._usage import ModelUsage, UsageTotals
+    from ._raw import Headers, RateLimitInfo, RawResponse
     from ._map import MapResult
     from ._exceptions import (
         APIConnectionError,
@@ -34,6 +37,8 @@ else:
         APITimeoutError,
         AuthenticationError,
         BadRequestError,
+        BatchFailedError,
+        BatchRequestError,
         CertificateError,
         ConflictError,
         ContentFilterError,
@@ -55,16 +60,25 @@ else:
     )
     from ._models import (
         Balance,
+        Batch,
+        BatchError,
+        BatchErrors,
+        BatchList,
+        BatchRequestCounts,
         ChatCompletion,
         ChatCompletionChunk,
         ChatCompletionMessage,
         Choice,
         ChoiceDelta,
         ChunkChoice,
+        FileDeleted,
+        FileList,
+        FileObject,
         Function,
         KimiObject,
         Model,
         ModelList,
+        TokenCount,
         ToolCall,
         ToolCallDelta,
         Usage,
@@ -79,6 +93,14 @@ __all__ = [
     "Limits",
     "LimitsState",
     "MapResult",
+    "Price",
+    "prices",
+    "cost",
+    "UsageTotals",
+    "ModelUsage",
+    "Headers",
+    "RateLimitInfo",
+    "RawResponse",
     "DEFAULT_BASE_URL",
     "KimiError",
     "APIError",
@@ -105,6 +127,8 @@ __all__ = [
     "ServerError",
     "StreamError",
     "LimitExceededError",
+    "BatchFailedError",
+    "BatchRequestError",
     "KimiObject",
     "ChatCompletion",
     "ChatCompletionChunk",
@@ -119,6 +143,15 @@ __all__ = [
     "Model",
     "ModelList",
     "Balance",
+    "TokenCount",
+    "FileObject",
+    "FileList",
+    "FileDeleted",
+    "Batch",
+    "BatchList",
+    "BatchRequestCounts",
+    "BatchError",
+    "BatchErrors",
     "__version__",
 ]
 

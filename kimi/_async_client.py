@@ -19,9 +19,9 @@ if TYPE_CHECKING:
 import time
 
 from . import _core
-from ._base_client import DEFAULT_BASE_URL, BaseClient, time_left
+from ._base_client import DEFAULT_BASE_URL, BaseClient, resource, time_left
 from ._exceptions import APIConnectionError, APIStatusError, APITimeoutError
-from ._resources import AsyncChat, AsyncModels, AsyncUsers
+from ._resources import AsyncChat, AsyncModels, AsyncTokenizers, AsyncUsers
 
 __all__ = ["AsyncKimi", "AsyncStream", "DEFAULT_BASE_URL"]
 
@@ -43,18 +43,20 @@ class AsyncKimi(BaseClient):
     connection.
     """
 
+    files = resource("kimi._files", "AsyncFiles")
+    batches = resource("kimi._batches", "AsyncBatches")
+
     def _bind_resources(self) -> None:
         self.chat = AsyncChat(self)
         self.models = AsyncModels(self)
         self.users = AsyncUsers(self)
+        self.tokenizers = AsyncTokenizers(self)
         self._reactor_for: Any = None
         self._closed = False
 
     def with_options(self, **changes: Any) -> "AsyncKimi":
-        """A new client with some settings changed (same names as the constructor)."""
-        config = self._config()
-        config.update(changes)
-        return type(self)(**config)
+        """A derived client with some settings changed (see ``Kimi.with_options``)."""
+        return self._derive(changes)
 
     def as_sync(self) -> Any:
         """A ``kimi.Kimi`` with this client's settings that shares its limits (see

@@ -135,6 +135,39 @@ def as_timeout(value: Any) -> Timeout:
     return Timeout(value)
 
 
+class Form:
+    """A multipart body (kimi/_files.py): the parts the core's MIME upload sends,
+    each ``(name, filename, content_type, data, path)`` with one of data or path."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: tuple[tuple[Any, ...], ...]) -> None:
+        self.parts = parts
+
+
+class resource:
+    """A client's resource made on first use (``client.files``, ``client.batches``):
+    their modules are imported only by the programs that use them, which keeps
+    ``import kimi`` fast."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module = module
+        self.name = name
+        self.attr = name
+
+    def __set_name__(self, owner: type, attr: str) -> None:
+        self.attr = attr
+
+    def __get__(self, client: Any, owner: type | None = None) -> Any:
+        if client is None:
+            return self
+        import importlib
+
+        value = getattr(importlib.import_module(self.module), self.name)(client)
+        client.__dict__[self.attr] = value      # found before this descriptor from now on
+        return value
+
+
 class BaseClient:
     """Configuration and request shaping for `Kimi` (and the clients that follow).
 
@@ -156,6 +189,8 @@ class BaseClient:
         max_event_bytes: int | None = None,
         max_body_bytes: int | None = None,
         limits: Limits | None = None,
+        defaults: Mapping[str, Any] | None = None,
+        check_models: bool = False,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("MOONSHOT_API_KEY")
         if not key:
@@ -190,6 +225,13 @@ class BaseClient:
         # One per client, kept across close(): every call, map and task of the
         # client is admitted by it, and a rate-limit 429 pauses them all.
         self._limiter = _core.Limiter(*(v or 0 for v in limits._state()))
+        # The usage totals, counted by the core as replies settle (kimi/_usage.py).
+        self._meter = _core.Meter()
+        self._defaults = check_defaults(defaults)
+        if not isinstance(check_models, bool):
+            raise TypeError("Kimi: check_models must be a bool")
+        self.check_models = check_models
+        self._model_ids: Any = None     # (fetched at, frozenset of ids), for check_models
         self.__api_key = key
         self._core_client: Any = None
         self._bind_resources()
@@ -243,10 +285,43 @@ class BaseClient:
         self._cert = value
 
     def _twin(self, cls: type) -> Any:
-        """A client of class cls with these settings and these very limits."""
+        """A client of class cls with these settings and these very limits and
+        usage totals: the same client, waiting another way."""
         twin = cls(**self._config())
         twin._limiter = self._limiter
+        twin._meter = self._meter
         return twin
+
+    def _derive(self, changes: dict[str, Any]) -> Any:
+        """with_options: a client of the same class with some settings changed.
+        On the same account (key and base URL unchanged) it shares this client's
+        limits; it keeps its own usage totals, which count into this client's too."""
+        config = self._config()
+        unknown = sorted(set(changes) - set(config))
+        if unknown:
+            raise TypeError(f"with_options: unknown setting(s) {', '.join(unknown)}")
+        if changes.get("defaults") is not None and self._defaults:
+            changes["defaults"] = {**self._defaults, **check_defaults(changes["defaults"])}
+        config.update(changes)
+        derived = type(self)(**config)
+        if derived.api_key == self.api_key and derived.base_url == self.base_url:
+            derived._limiter = self._limiter
+        derived._meter = _core.Meter(self._meter)
+        return derived
+
+    @property
+    def usage(self) -> Any:
+        """A snapshot of the client's running totals (``kimi.UsageTotals``): replies,
+        prompt, cached, completion and reasoning tokens, and their cost in US
+        dollars, over every thread, task and map of the client (and of clients
+        derived from it with ``with_options``)."""
+        from ._usage import UsageTotals
+
+        return UsageTotals(self._meter.snapshot())
+
+    def reset_usage(self) -> None:
+        """Start the usage totals from zero (a parent client keeps its own)."""
+        self._meter.reset()
 
     @property
     def limits(self) -> LimitsState:
@@ -266,6 +341,8 @@ class BaseClient:
             "max_event_bytes": self.max_event_bytes,
             "max_body_bytes": self.max_body_bytes,
             "limits": self._limits,
+            "defaults": dict(self._defaults) if self._defaults else None,
+            "check_models": self.check_models,
         }
 
     def __getstate__(self) -> dict[str, Any]:
@@ -287,6 +364,7 @@ class BaseClient:
                 max_event=self.max_event_bytes or 0,
                 max_body=self.max_body_bytes or 0,
                 limiter=self._limiter,
+                meter=self._meter,
             )
             self._core_client = core
         return core
@@ -323,8 +401,10 @@ class BaseClient:
         body, stream, result_class, chunk_class, extra_headers, timeout), and the
         timeouts it runs under."""
         method, path, body, stream, result_class, chunk_class, extra_headers, timeout = shape
-        payload = None
-        if body is not None:
+        payload = form = None
+        if body.__class__ is Form:
+            form = body.parts
+        elif body is not None:
             try:
                 payload = _json_encoder().encode(body).encode("utf-8")
             except (TypeError, ValueError) as exc:
@@ -348,7 +428,8 @@ class BaseClient:
             self.__api_key,
             result_class,
             chunk_class,
-            completion_budget(body) if self._counts_tokens else 0,
+            completion_budget(body) if self._counts_tokens and form is None else 0,
+            *(() if form is None else (form,)),
         )
         return request, limits
 
@@ -419,6 +500,19 @@ def check_base_url(url: Any, allow_http: bool) -> str:
             "unencrypted); use https:// or pass allow_http=True"
         )
     return url.rstrip("/")
+
+
+def check_defaults(defaults: Any) -> dict[str, Any]:
+    """Body fields a client's chat calls start from: a dict with str keys, which
+    must not be the call's own arguments."""
+    if defaults is None:
+        return {}
+    if not isinstance(defaults, dict) or not all(isinstance(k, str) for k in defaults):
+        raise TypeError(f"Kimi: defaults must be a dict of body fields, got {defaults!r}")
+    clash = sorted(set(defaults) & {"messages", "stream"})
+    if clash:
+        raise ValueError(f"Kimi: defaults cannot set {', '.join(clash)} (each call gives its own)")
+    return dict(defaults)
 
 
 def check_limit(name: str, value: Any) -> int | None:

@@ -15,9 +15,9 @@ if TYPE_CHECKING:
 
 import time
 
-from ._base_client import DEFAULT_BASE_URL, BaseClient, time_left
+from ._base_client import DEFAULT_BASE_URL, BaseClient, resource, time_left
 from ._exceptions import APIConnectionError, APIStatusError
-from ._resources import Chat, Models, Users
+from ._resources import Chat, Models, Tokenizers, Users
 
 __all__ = ["Kimi", "DEFAULT_BASE_URL"]
 
@@ -38,17 +38,23 @@ class Kimi(BaseClient):
     ``(cert, key)`` pair) set up TLS.
     """
 
+    files = resource("kimi._files", "Files")
+    batches = resource("kimi._batches", "Batches")
+
     def _bind_resources(self) -> None:
         self.chat = Chat(self)
         self.models = Models(self)
         self.users = Users(self)
+        self.tokenizers = Tokenizers(self)
 
     def with_options(self, **changes: Any) -> "Kimi":
-        """A new client with some settings changed (same names as the constructor);
-        the two share nothing."""
-        config = self._config()
-        config.update(changes)
-        return type(self)(**config)
+        """A derived client with some settings changed (the constructor's names).
+
+        ``defaults={"max_completion_tokens": 1024}`` makes a route whose chat calls
+        start from those body fields (added to this client's own defaults).  On
+        the same key and base URL the two share their limits; the derived client
+        keeps its own ``usage``, which counts into this client's too."""
+        return self._derive(changes)
 
     def as_async(self) -> Any:
         """A ``kimi.AsyncKimi`` with this client's settings that shares its limits:

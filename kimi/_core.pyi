@@ -44,12 +44,28 @@ class Limiter:
     def waited(self, seconds: float, /) -> None: ...
     def snapshot(self) -> tuple[int, int, int, int, float, float]: ...
 
+class Meter:
+    """One client's usage totals per model; a derived client's meter counts into its
+    parent's too."""
+
+    def __init__(self, parent: Meter | None = None) -> None: ...
+    def snapshot(self) -> list[tuple[str, int, int, int, int, int, int, int, int, float]]:
+        """[(model, requests, prompt, cached, completion, reasoning, priced_prompt,
+        priced_cached, priced_completion, reported_cost)]"""
+    def reset(self) -> None: ...
+
 class Client:
-    """Transfer lanes shared by the calls of one kimi.Kimi; limiter admits each call."""
+    """Transfer lanes shared by the calls of one kimi.Kimi; limiter admits each call,
+    meter counts each reply."""
 
     idle_lanes: int
     def __init__(
-        self, max_idle_lanes: int = 8, max_event: int = 0, max_body: int = 0, limiter: Limiter | None = None
+        self,
+        max_idle_lanes: int = 8,
+        max_event: int = 0,
+        max_body: int = 0,
+        limiter: Limiter | None = None,
+        meter: Meter | None = None,
     ) -> None: ...
     def send(self, request: Request, total: float | None = None, /) -> Any: ...
 
@@ -124,3 +140,9 @@ def retry_delay(
     jitter: float,
 ) -> float | None:
     """Seconds to wait before the next attempt, or None to stop (the core's rule)."""
+
+def parse(data: bytes, cls: type, /) -> Any:
+    """One JSON document built as replies are, objects as cls; ValueError if not JSON."""
+
+def status_error(status: int, body: bytes, /) -> Exception:
+    """The APIStatusError a reply with this status and error body would raise."""

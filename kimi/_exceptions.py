@@ -28,8 +28,12 @@
     │           └── ServerError                 server_error
     ├── StreamError             a stream broke: cut off before [DONE], a
     │                           malformed event, or an error event
-    └── LimitExceededError      the client's own token limits (kimi.Limits)
-                                cannot admit a request: it was not sent
+    ├── LimitExceededError      the client's own token limits (kimi.Limits)
+    │                           cannot admit a request: it was not sent
+    ├── BatchFailedError        a batch job failed as a whole (its input
+    │                           refused); ``errors`` names the lines
+    └── BatchRequestError       one request of a batch never ran (the job
+                                expired or was cancelled first)
 
 Each carries what helps (status, the server's message, type and code, the
 request or trace id) and never the API key.
@@ -45,6 +49,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KimiError",
+    "BatchFailedError",
+    "BatchRequestError",
     "APIError",
     "APIConnectionError",
     "APITimeoutError",
@@ -170,6 +176,13 @@ class APIStatusError(APIError):
         self.headers = headers or {}
         self.retry_after = retry_after
 
+    @property
+    def rate_limit(self) -> Any:
+        """The ``X-RateLimit-*`` headers of the reply (``kimi.RateLimitInfo``)."""
+        from ._raw import RateLimitInfo
+
+        return RateLimitInfo(self.headers)
+
 
 class BadRequestError(APIStatusError):
     """400: the request is invalid (also content_filter rejections)."""
@@ -277,3 +290,27 @@ class LimitExceededError(KimiError):
 
     def __init__(self, message: str = "limit exceeded") -> None:
         super().__init__(message)
+
+
+class BatchFailedError(KimiError):
+    """A batch job failed as a whole: the platform refused its input file (a
+    line not in the batch format, a duplicate ``custom_id``, two models, ...).
+    ``batch`` is the last ``Batch`` seen; ``errors`` its error entries, each
+    with ``line`` (1-based), ``code`` and ``message``."""
+
+    def __init__(self, message: str, batch: Any = None, errors: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.batch = batch
+        self.errors = errors or []
+
+
+class BatchRequestError(KimiError):
+    """One request of a batch was never run: the job expired
+    (``code == "batch_expired"``) or was cancelled (``"batch_cancelled"``)
+    first, or its line is missing from the job's output.  ``custom_id`` names
+    the request."""
+
+    def __init__(self, message: str, code: str | None = None, custom_id: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.custom_id = custom_id

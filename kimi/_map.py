@@ -80,7 +80,7 @@ def _check(concurrency: Any, ordered: Any, return_exceptions: Any, progress: Any
             raise TypeError(f"map: {name} must be a bool, got {value!r}")
 
 
-def _shape(params: Any) -> tuple[Any, ...]:
+def _shape(params: Any, defaults: Any) -> tuple[Any, ...]:
     """A request dict (create()'s arguments) as the client's request shape."""
     if not isinstance(params, dict):
         raise TypeError(f"map: each request must be a dict of create() arguments, got {type(params).__name__}")
@@ -95,6 +95,7 @@ def _shape(params: Any) -> tuple[Any, ...]:
         params.get("extra_headers"),
         params.get("timeout"),
         rest,
+        defaults,
     )
 
 
@@ -102,8 +103,9 @@ class _Progress:
     """A tqdm bar when tqdm is installed, else a counter line on stderr (at most ten
     updates a second); nothing when off."""
 
-    def __init__(self, enabled: bool, total: int | None) -> None:
+    def __init__(self, enabled: bool, total: int | None, desc: str = "map") -> None:
         self._bar: Any = None
+        self._desc = desc
         self._on = enabled
         self._total = total
         self._done = 0
@@ -114,15 +116,21 @@ class _Progress:
                 from tqdm.auto import tqdm
             except ImportError:
                 return
-            self._bar = tqdm(total=total, unit="req", desc="map")
+            self._bar = tqdm(total=total, unit="req", desc=desc)
 
-    def update(self, failed: bool) -> None:
-        if not self._on:
-            return
-        self._done += 1
-        self._failed += failed
+    def set_total(self, total: int) -> None:
+        self._total = total
         if self._bar is not None:
-            self._bar.update(1)
+            self._bar.total = total
+            self._bar.refresh()
+
+    def update(self, failed: bool, count: int = 1) -> None:
+        if not self._on or count <= 0:
+            return
+        self._done += count
+        self._failed += count if failed else 0
+        if self._bar is not None:
+            self._bar.update(count)
             if failed:
                 self._bar.set_postfix(failed=self._failed, refresh=False)
             return
@@ -133,7 +141,7 @@ class _Progress:
 
     def _line(self) -> None:
         total = f"/{self._total}" if self._total is not None else ""
-        sys.stderr.write(f"\rmap: {self._done}{total} done, {self._failed} failed")
+        sys.stderr.write(f"\r{self._desc}: {self._done}{total} done, {self._failed} failed")
         sys.stderr.flush()
 
     def close(self) -> None:
@@ -199,7 +207,7 @@ class Plan:
             index = self._next_index
             self._next_index += 1
             try:
-                item = _Item(index, params, _shape(params))
+                item = _Item(index, params, _shape(params, self.client._defaults))
             except (TypeError, ValueError) as exc:
                 self._record(index, params, None, exc)
                 continue

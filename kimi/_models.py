@@ -35,6 +35,15 @@ __all__ = [
     "ModelList",
     "Balance",
     "BalanceResponse",
+    "TokenCount",
+    "FileObject",
+    "FileList",
+    "FileDeleted",
+    "Batch",
+    "BatchList",
+    "BatchRequestCounts",
+    "BatchError",
+    "BatchErrors",
 ]
 
 
@@ -222,3 +231,80 @@ class ModelList(KimiObject):
 
 Balance = _model("Balance", "available_balance voucher_balance cash_balance")
 BalanceResponse = _model("BalanceResponse", "code data scode status", {"data": Balance})
+
+
+def _reply_cost(self: Any) -> float | None:
+    """What this reply cost in US dollars: the gateway's own figure when it sent
+    one, else its usage priced from ``kimi.prices``; None when there is no usage
+    or no price for its model (see ``kimi.cost``)."""
+    from ._cost import reply_cost
+
+    return reply_cost(self)
+
+
+ChatCompletion.cost = property(_reply_cost)
+
+
+def _response_headers(self: Any) -> Any:
+    """The response headers of the call that returned this object (a case-blind
+    mapping; empty for objects that did not come from a call)."""
+    from ._raw import response_of
+
+    return response_of(self)[1]
+
+
+def _request_id(self: Any) -> str | None:
+    """The request id the server sent with this object, as openai-python's."""
+    from ._raw import request_id_of
+
+    return request_id_of(_response_headers(self))
+
+
+def _rate_limit(self: Any) -> Any:
+    """The ``X-RateLimit-*`` headers that came with this object (``RateLimitInfo``)."""
+    from ._raw import RateLimitInfo
+
+    return RateLimitInfo(_response_headers(self))
+
+
+KimiObject._headers = property(_response_headers)
+KimiObject._request_id = property(_request_id)
+KimiObject._rate_limit = property(_rate_limit)
+
+TokenCount = _model("TokenCount", "total_tokens")
+TokenCountResponse = _model("TokenCountResponse", "code data scode status", {"data": TokenCount})
+
+FileObject = _model("FileObject", "id object bytes created_at filename purpose status status_details")
+FileDeleted = _model("FileDeleted", "id object deleted")
+
+
+class FileList(KimiObject):
+    """GET /files: ``data`` holds the files; iterating yields them."""
+
+    _fields = frozenset({"object", "data"})
+    _nested = {"data": FileObject}
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.__dict__.get("data") or [])
+
+    def __len__(self) -> int:
+        return len(self.__dict__.get("data") or [])
+
+
+BatchRequestCounts = _model("BatchRequestCounts", "total completed failed")
+BatchError = _model("BatchError", "code message line param")
+BatchErrors = _model("BatchErrors", "object data", {"data": BatchError})
+# metadata stays a plain dict: the user's own keys.
+Batch = _model(
+    "Batch",
+    "id object endpoint errors input_file_id completion_window status output_file_id error_file_id "
+    "created_at in_progress_at expires_at finalizing_at completed_at failed_at expired_at "
+    "cancelling_at cancelled_at request_counts metadata",
+    {"request_counts": BatchRequestCounts, "errors": BatchErrors, "metadata": dict},
+)
+BatchList = _model("BatchList", "object data has_more first_id last_id", {"data": Batch})
+
+# A line of a batch's output or error file (kimi-api.md §7: its schema is not
+# settled; this is OpenAI's, which the platform's documents follow).
+BatchOutputResponse = _model("BatchOutputResponse", "status_code request_id body", {"body": ChatCompletion})
+BatchOutputLine = _model("BatchOutputLine", "id custom_id response error", {"response": BatchOutputResponse, "error": dict})

@@ -83,6 +83,9 @@ class ChatCompletion(KimiObject):
     usage: Usage | None
     system_fingerprint: str | None
 
+    @property
+    def cost(self) -> float | None: ...
+
 class ChatCompletionChunk(KimiObject):
     id: str
     object: str
@@ -118,3 +121,71 @@ class BalanceResponse(KimiObject):
     data: Balance
     scode: str
     status: bool
+
+class TokenCount(KimiObject):
+    total_tokens: int
+
+class FileObject(KimiObject):
+    id: str
+    object: str
+    bytes: int
+    created_at: int
+    filename: str
+    purpose: str
+    status: str | None
+    status_details: str | None
+
+class FileList(KimiObject):
+    object: str
+    data: list[FileObject]
+    def __iter__(self) -> Iterator[FileObject]: ...
+    def __len__(self) -> int: ...
+
+class FileDeleted(KimiObject):
+    id: str
+    object: str
+    deleted: bool
+
+class BatchRequestCounts(KimiObject):
+    total: int
+    completed: int
+    failed: int
+
+class BatchError(KimiObject):
+    code: str | None
+    message: str | None
+    line: int | None
+    param: str | None
+
+class BatchErrors(KimiObject):
+    object: str
+    data: list[BatchError]
+
+class Batch(KimiObject):
+    id: str
+    object: str
+    endpoint: str
+    errors: BatchErrors | None
+    input_file_id: str
+    completion_window: str
+    status: str
+    output_file_id: str | None
+    error_file_id: str | None
+    created_at: int
+    in_progress_at: int | None
+    expires_at: int | None
+    finalizing_at: int | None
+    completed_at: int | None
+    failed_at: int | None
+    expired_at: int | None
+    cancelling_at: int | None
+    cancelled_at: int | None
+    request_counts: BatchRequestCounts | None
+    metadata: dict[str, str] | None
+
+class BatchList(KimiObject):
+    object: str
+    data: list[Batch]
+    has_more: bool
+    first_id: str | None
+    last_id: str | None

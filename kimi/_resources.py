@@ -8,6 +8,8 @@ sync method hands the shape to ``Kimi._request``, the async one awaits
 
 from __future__ import annotations
 
+import time
+
 from . import _models
 
 # typing is only for type checkers: importing it would double kimi's import
@@ -30,11 +32,39 @@ __all__ = [
     "Completions",
     "Models",
     "Users",
+    "Tokenizers",
     "AsyncChat",
     "AsyncCompletions",
     "AsyncModels",
     "AsyncUsers",
+    "AsyncTokenizers",
 ]
+
+
+class Resource:
+    """What every resource of a Kimi has: its client, and ``with_raw_response``."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    @property
+    def with_raw_response(self) -> Any:
+        """The same calls, each returning a ``RawResponse`` (``status_code``,
+        ``headers``, ``request_id``, ``rate_limit``, ``parse()``)."""
+        from ._raw import RawResponses
+
+        return RawResponses(self)
+
+
+class AsyncResource(Resource):
+    """What every resource of an AsyncKimi has (see ``Resource``)."""
+
+    @property
+    def with_raw_response(self) -> Any:
+        """The same calls, awaitable, each returning a ``RawResponse``."""
+        from ._raw import AsyncRawResponses
+
+        return AsyncRawResponses(self)
 
 
 # A request's shape: (method, path, body, stream, result_class, chunk_class,
@@ -50,9 +80,11 @@ def shape_chat(
     extra_headers: Mapping[str, str] | None,
     timeout: Any,
     params: Mapping[str, Any],
+    defaults: Mapping[str, Any] | None = None,
 ) -> Shape:
     """The request of chat.completions.create, checked, as the client's
-    ``_request`` takes it (see ``Shape``)."""
+    ``_request`` takes it (see ``Shape``).  ``defaults`` (the client's
+    ``with_options(defaults=...)``) are body fields the call starts from."""
     if not isinstance(model, str) or not model:
         raise ValueError("chat.completions.create: model must be a non-empty str")
     if isinstance(messages, (str, bytes, dict)) or not hasattr(messages, "__iter__"):
@@ -62,7 +94,7 @@ def shape_chat(
         raise ValueError("chat.completions.create: messages must not be empty")
     if not isinstance(stream, bool):
         raise TypeError("chat.completions.create: stream must be a bool")
-    body: dict[str, Any] = {"model": model, "messages": messages}
+    body: dict[str, Any] = {**defaults, "model": model, "messages": messages} if defaults else {"model": model, "messages": messages}
     body.update((k, v) for k, v in params.items() if v is not None)
     if stream:
         body["stream"] = True
@@ -84,6 +116,83 @@ def shape_models_list(extra_headers: Mapping[str, str] | None, timeout: Any) -> 
     return ("GET", "/models", None, False, _models.ModelList, None, extra_headers, timeout)
 
 
+def shape_model(model: Any, extra_headers: Mapping[str, str] | None, timeout: Any) -> Shape:
+    if not isinstance(model, str) or not model:
+        raise ValueError("models.retrieve: model must be a non-empty str")
+    from urllib.parse import quote
+
+    return ("GET", "/models/" + quote(model, safe=""), None, False, _models.Model, None, extra_headers, timeout)
+
+
+def shape_token_count(
+    model: Any, messages: Any, extra_body: Mapping[str, Any] | None, extra_headers: Mapping[str, str] | None, timeout: Any
+) -> Shape:
+    if not isinstance(model, str) or not model:
+        raise ValueError("tokenizers.estimate_token_count: model must be a non-empty str")
+    if isinstance(messages, (str, bytes, dict)) or not hasattr(messages, "__iter__"):
+        raise TypeError("tokenizers.estimate_token_count: messages must be a list of message dicts")
+    body: dict[str, Any] = {"model": model, "messages": list(messages)}
+    if extra_body:
+        body.update(extra_body)
+    path = "/tokenizers/estimate-token-count"
+    return ("POST", path, body, False, _models.TokenCountResponse, None, extra_headers, timeout)
+
+
+def token_count_of(reply: Any) -> Any:
+    """The TokenCount of a reply: ``{"data": {"total_tokens"}}``, or the count at the
+    top level (the wrapper is not settled)."""
+    data = reply.data
+    if data is not None and isinstance(data.total_tokens, int):
+        return data
+    total = reply.__dict__.get("total_tokens")
+    if isinstance(total, int):
+        return _models.TokenCount(total_tokens=total)
+    from ._exceptions import APIResponseValidationError
+
+    raise APIResponseValidationError(f"tokenizers.estimate_token_count: no total_tokens in {reply.to_dict()!r}")
+
+
+# How long a client trusts its list of model ids (check_models, models.check):
+# ids are retired and added, but not from one minute to the next.
+MODEL_LIST_LIFETIME = 60.0
+
+
+def cached_models(client: Any) -> dict[str, Any] | None:
+    """The client's model list by id, if fetched less than a lifetime ago."""
+    cached = client._model_ids
+    if cached is not None and time.monotonic() - cached[0] < MODEL_LIST_LIFETIME:
+        return cached[1]
+    return None
+
+
+def keep_models(client: Any, listing: Any) -> dict[str, Any]:
+    models = {m.id: m for m in listing if isinstance(m.id, str)}
+    client._model_ids = (time.monotonic(), models)
+    return models
+
+
+def checked_model(model: Any, models: dict[str, Any]) -> Any:
+    """The Model listed under id ``model``, or ModelNotFoundError naming the
+    closest ids the key may use."""
+    found = models.get(model)
+    if found is not None:
+        return found
+    import difflib
+
+    from ._exceptions import ModelNotFoundError
+
+    close = difflib.get_close_matches(str(model), list(models), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(map(repr, close))}?" if close else f"; available: {', '.join(sorted(models)) or 'none'}"
+    exc = ModelNotFoundError(
+        f"model {model!r} is not among the models this key may use{hint}",
+        status_code=404,
+        type="resource_not_found_error",
+    )
+    exc.model = model
+    exc.suggestions = close
+    return exc
+
+
 def shape_balance(extra_headers: Mapping[str, str] | None, timeout: Any) -> Shape:
     return ("GET", "/users/me/balance", None, False, _models.BalanceResponse, None, extra_headers, timeout)
 
@@ -97,11 +206,8 @@ def balance_of(reply: Any) -> _models.Balance:
     return data
 
 
-class Completions:
+class Completions(Resource):
     """POST /chat/completions."""
-
-    def __init__(self, client: "Kimi") -> None:
-        self._client = client
 
     @overload
     def create(
@@ -152,7 +258,11 @@ class Completions:
         Returns a ``ChatCompletion``, or with ``stream=True`` a ``Stream``
         of ``ChatCompletionChunk`` objects.
         """
-        return self._client._request(shape_chat(model, messages, stream, extra_body, extra_headers, timeout, params))
+        if self._client.check_models:
+            self._client.models.check(model)
+        return self._client._request(
+            shape_chat(model, messages, stream, extra_body, extra_headers, timeout, params, self._client._defaults)
+        )
 
     def map(
         self,
@@ -185,11 +295,8 @@ class Chat:
         self.completions = Completions(client)
 
 
-class Models:
+class Models(Resource):
     """GET /models."""
-
-    def __init__(self, client: "Kimi") -> None:
-        self._client = client
 
     def list(
         self, *, extra_headers: Mapping[str, str] | None = None, timeout: float | None = None
@@ -197,12 +304,46 @@ class Models:
         """The models this key may use, as a ``ModelList`` (iterable)."""
         return self._client._request(shape_models_list(extra_headers, timeout))
 
+    def retrieve(
+        self, model: str, *, extra_headers: Mapping[str, str] | None = None, timeout: float | None = None
+    ) -> _models.Model:
+        """One model (``context_length``, ``supports_image_in``, ...); NotFoundError
+        when the key may not use it."""
+        return self._client._request(shape_model(model, extra_headers, timeout))
 
-class Users:
+    def check(self, model: str) -> _models.Model:
+        """The listed Model with id ``model``, or ``ModelNotFoundError`` (a
+        ``NotFoundError``) naming the closest ids; the list is fetched once a minute
+        at most per client."""
+        models = cached_models(self._client)
+        if models is None:
+            models = keep_models(self._client, self.list())
+        found = checked_model(model, models)
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+
+class Tokenizers(Resource):
+    """POST /tokenizers/estimate-token-count."""
+
+    def estimate_token_count(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Mapping[str, Any]],
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> _models.TokenCount:
+        """The platform's count of the prompt tokens of these messages (images
+        counted as the platform counts them): ``.total_tokens``."""
+        shape = shape_token_count(model, messages, extra_body, extra_headers, timeout)
+        return token_count_of(self._client._request(shape))
+
+
+class Users(Resource):
     """GET /users/me/balance."""
-
-    def __init__(self, client: "Kimi") -> None:
-        self._client = client
 
     def balance(
         self, *, extra_headers: Mapping[str, str] | None = None, timeout: float | None = None
@@ -212,11 +353,8 @@ class Users:
         return balance_of(self._client._request(shape_balance(extra_headers, timeout)))
 
 
-class AsyncCompletions:
+class AsyncCompletions(AsyncResource):
     """POST /chat/completions, awaitable."""
-
-    def __init__(self, client: "AsyncKimi") -> None:
-        self._client = client
 
     @overload
     async def create(
@@ -257,7 +395,11 @@ class AsyncCompletions:
     ) -> Any:
         """As ``Kimi.chat.completions.create``, awaited: a ``ChatCompletion``, or with
         ``stream=True`` an ``AsyncStream`` (``async for chunk in stream``)."""
-        return await self._client._request(shape_chat(model, messages, stream, extra_body, extra_headers, timeout, params))
+        if self._client.check_models:
+            await self._client.models.check(model)
+        return await self._client._request(
+            shape_chat(model, messages, stream, extra_body, extra_headers, timeout, params, self._client._defaults)
+        )
 
     def map(
         self,
@@ -282,11 +424,8 @@ class AsyncChat:
         self.completions = AsyncCompletions(client)
 
 
-class AsyncModels:
+class AsyncModels(AsyncResource):
     """GET /models, awaitable."""
-
-    def __init__(self, client: "AsyncKimi") -> None:
-        self._client = client
 
     async def list(
         self, *, extra_headers: Mapping[str, str] | None = None, timeout: float | None = None
@@ -294,12 +433,42 @@ class AsyncModels:
         """The models this key may use, as a ``ModelList`` (iterable)."""
         return await self._client._request(shape_models_list(extra_headers, timeout))
 
+    async def retrieve(
+        self, model: str, *, extra_headers: Mapping[str, str] | None = None, timeout: float | None = None
+    ) -> _models.Model:
+        """One model (see ``Kimi.models.retrieve``)."""
+        return await self._client._request(shape_model(model, extra_headers, timeout))
 
-class AsyncUsers:
+    async def check(self, model: str) -> _models.Model:
+        """The listed Model, or ModelNotFoundError (see ``Kimi.models.check``)."""
+        models = cached_models(self._client)
+        if models is None:
+            models = keep_models(self._client, await self.list())
+        found = checked_model(model, models)
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+
+class AsyncTokenizers(AsyncResource):
+    """POST /tokenizers/estimate-token-count, awaitable."""
+
+    async def estimate_token_count(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Mapping[str, Any]],
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> _models.TokenCount:
+        """The platform's count of the prompt tokens (see ``Kimi.tokenizers``)."""
+        shape = shape_token_count(model, messages, extra_body, extra_headers, timeout)
+        return token_count_of(await self._client._request(shape))
+
+
+class AsyncUsers(AsyncResource):
     """GET /users/me/balance, awaitable."""
-
-    def __init__(self, client: "AsyncKimi") -> None:
-        self._client = client
 
     async def balance(
         self, *, extra_headers: Mapping[str, str] | None = None, timeout: float | None = None

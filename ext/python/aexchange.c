@@ -73,6 +73,9 @@ kpy_aexchange_detach(struct aexchange *ex)
         tokens = kpy_usage_tokens(ex->transfer.accum.usage);
     }
     kpy_limiter_settle(r->client->limiter, &ex->ticket, tokens);
+    if (ex->stream) {
+        kpy_meter_note_stream(r->client, &ex->transfer);
+    }
     kimi_transfer_detach(&ex->transfer);
     ex->transfer.progress = NULL;
     if (r->by_slot[ex->slot] == ex) {
@@ -181,7 +184,8 @@ aex_poll(struct aexchange *ex, PyObject *Py_UNUSED(ignored))
         kpy_aexchange_detach(ex);
         return kimi_raise_status(st, t);
     }
-    PyObject *result = kpy_parse_reply(st, t, ex->request->result_class,
+    PyObject *result = kpy_parse_reply(st, ex->reactor->client, t,
+                                       ex->request->result_class,
                                        &ex->tokens);
     kpy_aexchange_detach(ex);
     return result;

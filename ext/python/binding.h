@@ -16,6 +16,7 @@
 #include "events.h"
 #include "drive.h"
 #include "limit.h"
+#include "meter.h"
 #include "pool.h"
 #include "sockets.h"
 #include "transfer.h"
@@ -52,6 +53,7 @@ struct module_state {
     PyTypeObject *stream_type;
     PyTypeObject *request_type;
     PyTypeObject *limiter_type;
+    PyTypeObject *meter_type;
     PyObject *APIConnectionError;
     PyObject *APITimeoutError;
     PyObject *CertificateError;
@@ -90,10 +92,19 @@ struct limiter {
     struct kimi_limiter core;
 };
 
+/* meter.c: one client's usage totals, noted as its replies settle. */
+struct meter {
+    PyObject_HEAD
+    struct kimi_meter core;
+    PyObject *parent;           /* strong: the core borrows its meter */
+    int ready;                  /* core initialised */
+};
+
 struct client {
     PyObject_HEAD
     struct kimi_pool pool;
     struct limiter *limiter;    /* strong; NULL: no limits, no pauses */
+    struct meter *meter;        /* strong; NULL: no totals */
     size_t max_event;
     size_t max_body;
 };
@@ -122,6 +133,18 @@ struct request {
 extern PyType_Spec kimi_request_spec;
 
 extern PyType_Spec kimi_limiter_spec;
+
+extern PyType_Spec kimi_meter_spec;
+
+/* meter.c: count one reply of model (len bytes) with usage (may be NULL)
+ * in the client's totals, when it keeps them. */
+void kpy_meter_note(struct client *client, const char *model, size_t len,
+                    const cJSON *usage);
+
+/* meter.c: count a stream that was answered (2xx) once it ends, with the
+ * usage it carried, if any. */
+void kpy_meter_note_stream(struct client *client,
+                           const struct kimi_transfer *t);
 
 /* limiter.c: the tokens r counts against l's windows: its prompt
  * estimate plus its completion budget, or 0 when l limits no tokens. */
@@ -171,6 +194,9 @@ void kimi_convert_clear_caches(struct module_state *st);
  * when it is too deep for that, its JSON text.  New reference or NULL. */
 PyObject *kimi_convert_or_text(struct module_state *st, const cJSON *node);
 
+/* convert.c: _core.parse(data, cls). */
+PyObject *kpy_parse(PyObject *module, PyObject *args);
+
 /* errors.c: the exception for a core failure (new reference, or NULL
  * with another exception set).  Truncated streams and server error events
  * are StreamError; in_stream makes malformed and oversized data StreamError
@@ -192,6 +218,9 @@ PyObject *kimi_raise_from_current(struct module_state *st,
 
 /* errors.c: raise the APIStatusError subclass for a finished non-2xx
  * response (its body is redacted and read in the core first). */
+/* errors.c: _core.status_error(status, body). */
+PyObject *kpy_status_error(PyObject *module, PyObject *args);
+
 PyObject *kimi_raise_status(struct module_state *st, struct kimi_transfer *t);
 
 /* errors.c: type, code and request_id of what the server said, set on
@@ -279,8 +308,9 @@ int kpy_admit_now(struct client *client, struct request *request,
 /* exchange.c: the body of a finished non-streaming 2xx response as
  * Python objects (bytes when result_class is None); *tokens is what its
  * usage says it counted (-1: unknown).  A body that is not JSON, or too
- * deep to build, raises APIResponseValidationError (never retried). */
-PyObject *kpy_parse_reply(struct module_state *st,
+ * deep to build, raises APIResponseValidationError (never retried).  A
+ * reply that is read is counted in the client's usage totals. */
+PyObject *kpy_parse_reply(struct module_state *st, struct client *client,
                           const struct kimi_transfer *t,
                           PyObject *result_class, long *tokens);
 

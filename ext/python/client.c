@@ -13,22 +13,28 @@ static PyObject *
 client_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"max_idle_lanes", "max_event", "max_body",
-                             "limiter", NULL};
+                             "limiter", "meter", NULL};
     Py_ssize_t max_idle = 8;
     Py_ssize_t max_event = 0;
     Py_ssize_t max_body = 0;
     PyObject *limiter = Py_None;
+    PyObject *meter = Py_None;
     struct kimi_error err = {0};
     struct module_state *st = kimi_state_of_type(type);
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|nnnO:Client", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|nnnOO:Client", kwlist,
                                      &max_idle, &max_event, &max_body,
-                                     &limiter)) {
+                                     &limiter, &meter)) {
         return NULL;
     }
     if (limiter != Py_None && !Py_IS_TYPE(limiter, st->limiter_type)) {
         PyErr_SetString(PyExc_TypeError,
                         "Client: limiter must be a Limiter or None");
+        return NULL;
+    }
+    if (meter != Py_None && !Py_IS_TYPE(meter, st->meter_type)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "Client: meter must be a Meter or None");
         return NULL;
     }
     if (max_idle < 0 || max_event < 0 || max_body < 0) {
@@ -45,6 +51,9 @@ client_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (limiter != Py_None) {
         self->limiter = (struct limiter *)Py_NewRef(limiter);
     }
+    if (meter != Py_None) {
+        self->meter = (struct meter *)Py_NewRef(meter);
+    }
     if (kimi_pool_init(&self->pool, (size_t)max_idle, &err) != KIMI_OK) {
         Py_DECREF(self);
         return kimi_raise(st, &err, 0, NULL);
@@ -58,6 +67,7 @@ client_dealloc(struct client *self)
     PyTypeObject *type = Py_TYPE(self);
     kimi_pool_free(&self->pool);
     Py_XDECREF(self->limiter);
+    Py_XDECREF(self->meter);
     type->tp_free((PyObject *)self);
     Py_DECREF(type);
 }
@@ -112,7 +122,8 @@ client_send(struct client *self, PyObject *args)
     }
     long tokens = -1;
     if (kpy_exchange_open(st, &self->pool, &req, &t, &lane, 1) == 0) {
-        result = kpy_parse_reply(st, &t, request->result_class, &tokens);
+        result = kpy_parse_reply(st, self, &t, request->result_class,
+                                 &tokens);
     }
     else if (t.status >= 300) {
         tokens = 0;     /* refused: the server generated nothing */
@@ -151,7 +162,7 @@ static PyType_Slot client_slots[] = {
     {Py_tp_methods, client_methods},
     {Py_tp_getset, client_getset},
     {Py_tp_doc, "Client(max_idle_lanes=8, max_event=0, max_body=0, "
-                "limiter=None)\n"
+                "limiter=None, meter=None)\n"
                 "Transfer lanes shared by the calls of one kimi.Kimi; "
                 "limiter admits each of them."},
     {0, NULL},

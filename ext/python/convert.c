@@ -9,6 +9,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "json.h"
+
 /* Integers are exact in a double up to 2**53. */
 #define KIMI_MAX_EXACT_INT 9007199254740992.0
 
@@ -271,4 +273,32 @@ kimi_convert_or_text(struct module_state *st, const cJSON *node)
     value = PyUnicode_DecodeUTF8(text, (Py_ssize_t)strlen(text), "replace");
     cJSON_free(text);
     return value;
+}
+
+/* parse(data, cls): one JSON document (bytes) built as the replies are,
+ * objects as cls and its nested classes: for the JSON that arrives
+ * inside other content (the lines of a batch's output file).  ValueError
+ * when it is not JSON or nested too deep. */
+PyObject *
+kpy_parse(PyObject *module, PyObject *args)
+{
+    struct module_state *st = PyModule_GetState(module);
+    const char *raw;
+    Py_ssize_t len;
+    PyObject *cls;
+    if (!PyArg_ParseTuple(args, "y#O:parse", &raw, &len, &cls)) {
+        return NULL;
+    }
+    struct kimi_error err = {0};
+    cJSON *json = NULL;
+    if (kimi_json_parse(raw, (size_t)len, &json, &err) != KIMI_OK) {
+        if (err.status == KIMI_ENOMEM) {
+            return PyErr_NoMemory();
+        }
+        PyErr_Format(PyExc_ValueError, "parse: %s", err.message);
+        return NULL;
+    }
+    PyObject *obj = kimi_convert(st, json, cls);
+    cJSON_Delete(json);
+    return obj;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "json.h"
 #include "retry.h"
 
 /* The most specific class for a core failure. */
@@ -313,43 +314,86 @@ status_message(long status, const struct kimi_api_error *api)
     return PyUnicode_FromFormat("HTTP %ld%s%s", status, sep, detail);
 }
 
+/* The typed exception for a status and what its error body said; body,
+ * headers and wait are stolen (each may be NULL after a failure, which
+ * then fails this too). */
+static PyObject *
+status_error(struct module_state *st, long status,
+             const struct kimi_api_error *api, PyObject *body,
+             PyObject *headers, PyObject *wait)
+{
+    PyObject *exc = NULL;
+    PyObject *kwargs = NULL;
+    PyObject *message = status_message(status, api);
+    PyObject *args = message != NULL ? PyTuple_Pack(1, message) : NULL;
+    if (args != NULL && body != NULL && headers != NULL && wait != NULL) {
+        kwargs = Py_BuildValue("{s:l,s:O,s:O,s:O}", "status_code", status,
+                               "body", body, "headers", headers,
+                               "retry_after", wait);
+    }
+    if (kwargs != NULL) {
+        PyObject *cls = type_class(st, status, api);
+        exc = PyObject_Call(cls != NULL ? cls : status_class(st, status),
+                            args, kwargs);
+    }
+    if (exc != NULL && kimi_set_api_fields(exc, api) < 0) {
+        Py_CLEAR(exc);
+    }
+    Py_XDECREF(message);
+    Py_XDECREF(args);
+    Py_XDECREF(kwargs);
+    Py_XDECREF(body);
+    Py_XDECREF(headers);
+    Py_XDECREF(wait);
+    return exc;
+}
+
 PyObject *
 kimi_raise_status(struct module_state *st, struct kimi_transfer *t)
 {
     struct kimi_api_error api;
-    PyObject *message = NULL;
-    PyObject *args = NULL;
-    PyObject *kwargs = NULL;
-    PyObject *exc = NULL;
-
     kimi_transfer_read_error(t, &api);
-    message = status_message(t->status, &api);
-    args = message != NULL ? PyTuple_Pack(1, message) : NULL;
-    kwargs = args != NULL
-                 ? Py_BuildValue("{s:l,s:N,s:N}", "status_code", t->status,
-                                 "body", error_body(st, t), "headers",
-                                 kimi_headers_dict(t))
-                 : NULL;
-    if (kwargs == NULL) {
-        goto error;
+    PyObject *exc = status_error(st, t->status, &api, error_body(st, t),
+                                 kimi_headers_dict(t), retry_after(t, &api));
+    if (exc != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
     }
-    PyObject *wait = retry_after(t, &api);    /* new reference */
-    if (wait == NULL || PyDict_SetItemString(kwargs, "retry_after", wait)) {
-        Py_XDECREF(wait);
-        goto error;
-    }
-    Py_DECREF(wait);
-    PyObject *cls = type_class(st, t->status, &api);
-    exc = PyObject_Call(cls != NULL ? cls : status_class(st, t->status), args,
-                        kwargs);
-    if (exc == NULL || kimi_set_api_fields(exc, &api) < 0) {
-        goto error;
-    }
-    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-error:
-    Py_XDECREF(message);
-    Py_XDECREF(args);
-    Py_XDECREF(kwargs);
-    Py_XDECREF(exc);
     return NULL;
+}
+
+/* status_error(status, body): the exception a reply with this status and
+ * error body (bytes) would raise, built as the transfer's are: for the
+ * answers that come inside other replies (the lines of a batch's error
+ * file). */
+PyObject *
+kpy_status_error(PyObject *module, PyObject *args)
+{
+    struct module_state *st = PyModule_GetState(module);
+    long status;
+    const char *raw;
+    Py_ssize_t len;
+    if (!PyArg_ParseTuple(args, "ly#:status_error", &status, &raw, &len)) {
+        return NULL;
+    }
+    if (status < 100 || status > 999) {
+        PyErr_SetString(PyExc_ValueError, "status_error: not an HTTP status");
+        return NULL;
+    }
+    struct kimi_error ignored;
+    cJSON *json = NULL;
+    if (len == 0
+        || kimi_json_parse(raw, (size_t)len, &json, &ignored) != KIMI_OK) {
+        json = NULL;
+    }
+    struct kimi_api_error api;
+    kimi_apierror_from_json(&api, json, raw, (size_t)len);
+    PyObject *body = json != NULL ? kimi_convert_or_text(st, json)
+                     : len > 0   ? PyUnicode_DecodeUTF8(raw, len, "replace")
+                                 : Py_NewRef(Py_None);
+    cJSON_Delete(json);
+    double wait = kimi_retry_after(NULL, 0, api.message, time(NULL));
+    return status_error(st, status, &api, body, PyDict_New(),
+                        wait < 0 ? Py_NewRef(Py_None)
+                                 : PyFloat_FromDouble(wait));
 }

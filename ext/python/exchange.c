@@ -102,8 +102,9 @@ kpy_exchange_open(struct module_state *st, struct kimi_pool *pool,
 }
 
 PyObject *
-kpy_parse_reply(struct module_state *st, const struct kimi_transfer *t,
-           PyObject *result_class, long *tokens)
+kpy_parse_reply(struct module_state *st, struct client *client,
+                const struct kimi_transfer *t, PyObject *result_class,
+                long *tokens)
 {
     struct kimi_error err = {0};
 
@@ -125,8 +126,14 @@ kpy_parse_reply(struct module_state *st, const struct kimi_transfer *t,
                        t->body.len, why);
         return kimi_raise(st, &err, 0, NULL);
     }
-    *tokens = kpy_usage_tokens(
-        cJSON_GetObjectItemCaseSensitive(json, "usage"));
+    const cJSON *usage = cJSON_GetObjectItemCaseSensitive(json, "usage");
+    *tokens = kpy_usage_tokens(usage);
+    if (usage != NULL) {
+        /* Replies that count tokens (chat), not lists or files. */
+        const cJSON *model = cJSON_GetObjectItemCaseSensitive(json, "model");
+        const char *name = cJSON_IsString(model) ? model->valuestring : "";
+        kpy_meter_note(client, name, strlen(name), usage);
+    }
     PyObject *obj = kimi_convert(st, json, result_class);
     cJSON_Delete(json);
     if (obj == NULL) {

@@ -100,8 +100,11 @@ core_exec(PyObject *module)
         module, &kimi_request_spec, NULL);
     st->limiter_type = (PyTypeObject *)PyType_FromModuleAndSpec(
         module, &kimi_limiter_spec, NULL);
+    st->meter_type = (PyTypeObject *)PyType_FromModuleAndSpec(
+        module, &kimi_meter_spec, NULL);
     if (st->client_type == NULL || st->stream_type == NULL
         || st->request_type == NULL || st->limiter_type == NULL
+        || st->meter_type == NULL
         || st->reactor_type == NULL || st->aexchange_type == NULL
         || st->runner_type == NULL) {
         goto done;
@@ -112,7 +115,8 @@ core_exec(PyObject *module)
         || PyModule_AddType(module, st->runner_type) < 0
         || PyModule_AddType(module, st->stream_type) < 0
         || PyModule_AddType(module, st->request_type) < 0
-        || PyModule_AddType(module, st->limiter_type) < 0) {
+        || PyModule_AddType(module, st->limiter_type) < 0
+        || PyModule_AddType(module, st->meter_type) < 0) {
         goto done;
     }
     curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
@@ -152,6 +156,7 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->stream_type);
     Py_VISIT(st->request_type);
     Py_VISIT(st->limiter_type);
+    Py_VISIT(st->meter_type);
     Py_VISIT(st->APIConnectionError);
     Py_VISIT(st->APITimeoutError);
     Py_VISIT(st->CertificateError);
@@ -195,6 +200,7 @@ core_clear(PyObject *module)
     Py_CLEAR(st->stream_type);
     Py_CLEAR(st->request_type);
     Py_CLEAR(st->limiter_type);
+    Py_CLEAR(st->meter_type);
     Py_CLEAR(st->APIConnectionError);
     Py_CLEAR(st->APITimeoutError);
     Py_CLEAR(st->CertificateError);
@@ -238,6 +244,13 @@ static PyMethodDef core_functions[] = {
      PyDoc_STR("retry_delay(outcome, status, type, code, retry_after, "
                "attempt, max_retries, jitter)\n"
                "Seconds to wait before the next attempt, or None to stop.")},
+    {"parse", (PyCFunction)kpy_parse, METH_VARARGS,
+     PyDoc_STR("parse(data, cls)\n"
+               "One JSON document built as replies are, objects as cls.")},
+    {"status_error", (PyCFunction)kpy_status_error, METH_VARARGS,
+     PyDoc_STR("status_error(status, body)\n"
+               "The APIStatusError a reply with this status and error body "
+               "would raise.")},
     {NULL, NULL, 0, NULL},
 };
 

@@ -254,8 +254,8 @@ outcome(struct module_state *st, struct runner *r, size_t i)
         kimi_raise_status(st, t);
     }
     else {
-        reply = kpy_parse_reply(st, t, r->entries[i]->request->result_class,
-                                &tokens);
+        reply = kpy_parse_reply(st, r->client, t,
+                                r->entries[i]->request->result_class, &tokens);
     }
     PyObject *exc = reply == NULL ? fetch_exception() : NULL;
     struct run_entry *e = take_out(r, i, tokens);

@@ -40,6 +40,7 @@ stream_release(struct stream *self)
     }
     kpy_limiter_settle(self->client->limiter, &self->ticket,
                        stream_tokens(self));
+    kpy_meter_note_stream(self->client, &self->transfer);
     kimi_transfer_detach(&self->transfer);
     kimi_pool_checkin(&self->client->pool, self->lane);
     self->lane = NULL;

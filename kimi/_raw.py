@@ -1,0 +1,224 @@
+"""What came with a reply besides its body: status, headers, the request id and the
+account's rate-limit headers, and ``with_raw_response``, as openai-python offers them.
+
+The C core keeps each non-streaming reply's status and header block on the result
+(``_response``, not a field); the mappings here are made from it only when read.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterator, Mapping
+
+__all__ = ["Headers", "RateLimitInfo", "RawResponse", "RawResponses", "AsyncRawResponses"]
+
+# The headers a request id comes in, most specific first (as the core reads them).
+_REQUEST_ID_HEADERS = ("x-request-id", "msh-request-id", "request-id", "x-trace-id")
+
+
+class Headers:
+    """Response headers as a read-only mapping whose names ignore case; the first of
+    repeated headers wins."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, str] | None = None) -> None:
+        self._items = {k.lower(): v for k, v in (items or {}).items()}
+
+    @classmethod
+    def from_block(cls, block: bytes) -> "Headers":
+        headers = cls()
+        for line in block.decode("latin-1").split("\n"):
+            name, sep, value = line.partition(":")
+            if sep and name.strip():
+                headers._items.setdefault(name.strip().lower(), value.strip())
+        return headers
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name.lower()]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._items.get(name.lower(), default)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def items(self) -> Any:
+        return self._items.items()
+
+    def keys(self) -> Any:
+        return self._items.keys()
+
+    def values(self) -> Any:
+        return self._items.values()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Headers):
+            return self._items == other._items
+        if isinstance(other, dict):
+            return self._items == {k.lower(): v for k, v in other.items()}
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+
+def _seconds(value: str | None) -> float | None:
+    """A reset time as seconds: "12", "1.5", or a duration such as "6m0s", "20ms"."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    total, number = 0.0, ""
+    rest = value.strip()
+    units = (("ms", 0.001), ("h", 3600.0), ("m", 60.0), ("s", 1.0))
+    while rest:
+        if rest[0].isdigit() or rest[0] == ".":
+            number += rest[0]
+            rest = rest[1:]
+            continue
+        for unit, scale in units:
+            if rest.startswith(unit) and number:
+                total += float(number) * scale
+                number, rest = "", rest[len(unit):]
+                break
+        else:
+            return None
+    return total if not number else None
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except ValueError:
+        return None
+
+
+class RateLimitInfo:
+    """The account's rate-limit headers, where the server sends them: ``limit``,
+    ``remaining`` and ``reset`` (seconds) from ``X-RateLimit-Limit / -Remaining /
+    -Reset``, the same per requests and tokens from the ``-Requests`` / ``-Tokens``
+    forms, and ``raw``, every ``x-ratelimit-*`` header as sent."""
+
+    __slots__ = ("limit", "remaining", "reset", "limit_requests", "remaining_requests", "reset_requests",
+                 "limit_tokens", "remaining_tokens", "reset_tokens", "raw")
+
+    def __init__(self, headers: Any) -> None:
+        raw = {k.lower(): v for k, v in headers.items() if k.lower().startswith("x-ratelimit-")}
+        self.raw = raw
+        self.limit = _int(raw.get("x-ratelimit-limit"))
+        self.remaining = _int(raw.get("x-ratelimit-remaining"))
+        self.reset = _seconds(raw.get("x-ratelimit-reset"))
+        self.limit_requests = _int(raw.get("x-ratelimit-limit-requests"))
+        self.remaining_requests = _int(raw.get("x-ratelimit-remaining-requests"))
+        self.reset_requests = _seconds(raw.get("x-ratelimit-reset-requests"))
+        self.limit_tokens = _int(raw.get("x-ratelimit-limit-tokens"))
+        self.remaining_tokens = _int(raw.get("x-ratelimit-remaining-tokens"))
+        self.reset_tokens = _seconds(raw.get("x-ratelimit-reset-tokens"))
+
+    def __bool__(self) -> bool:
+        return bool(self.raw)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__[:-1] if getattr(self, k) is not None)
+        return f"RateLimitInfo({shown})"
+
+
+def request_id_of(headers: Any) -> str | None:
+    for name in _REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value
+    return None
+
+
+def response_of(obj: Any) -> tuple[int | None, Headers]:
+    """(status, headers) a result came with; (None, empty) when it kept none."""
+    kept = getattr(obj, "_response", None)
+    if kept is None:
+        headers = getattr(obj, "headers", None)     # a Stream has its headers
+        status = getattr(obj, "status_code", None)
+        return status, Headers(headers) if isinstance(headers, dict) else Headers()
+    return kept[0], Headers.from_block(kept[1])
+
+
+class RawResponse:
+    """A call's reply with what came with it: ``status_code``, ``headers``,
+    ``request_id``, ``rate_limit``, ``elapsed`` (seconds), and ``parse()`` for the
+    object the call returns."""
+
+    __slots__ = ("_parsed", "status_code", "headers", "elapsed")
+
+    def __init__(self, parsed: Any, elapsed: float) -> None:
+        self._parsed = parsed
+        self.status_code, self.headers = response_of(parsed)
+        self.elapsed = elapsed
+
+    def parse(self) -> Any:
+        return self._parsed
+
+    @property
+    def request_id(self) -> str | None:
+        return request_id_of(self.headers)
+
+    @property
+    def rate_limit(self) -> RateLimitInfo:
+        return RateLimitInfo(self.headers)
+
+    def __repr__(self) -> str:
+        return f"<RawResponse status_code={self.status_code} {type(self._parsed).__name__}>"
+
+
+class RawResponses:
+    """``resource.with_raw_response``: the resource's calls, each returning a
+    ``RawResponse`` instead of the parsed object."""
+
+    __slots__ = ("_resource",)
+
+    def __init__(self, resource: Any) -> None:
+        self._resource = resource
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._resource, name)
+        if not callable(method) or name.startswith("_"):
+            raise AttributeError(name)
+
+        def call(*args: Any, **kwargs: Any) -> RawResponse:
+            import time
+
+            began = time.monotonic()
+            parsed = method(*args, **kwargs)
+            return RawResponse(parsed, time.monotonic() - began)
+
+        return call
+
+
+class AsyncRawResponses(RawResponses):
+    """``with_raw_response`` of an AsyncKimi resource: awaitable calls."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._resource, name)
+        if not callable(method) or name.startswith("_"):
+            raise AttributeError(name)
+
+        async def call(*args: Any, **kwargs: Any) -> RawResponse:
+            import time
+
+            began = time.monotonic()
+            parsed = await method(*args, **kwargs)
+            return RawResponse(parsed, time.monotonic() - began)
+
+        return call
