@@ -115,6 +115,8 @@ struct request {
     PyObject *secret;           /* str or None */
     PyObject *result_class;     /* class of a reply, None for bytes */
     PyObject *chunk_class;      /* class of a stream's chunks */
+    PyObject *form;             /* tuple of part tuples, or None */
+    struct kimi_form_part *parts;   /* views into form's items */
     long budget;                /* completion tokens it may produce */
     long tokens;                /* what limits count it as; -1: not yet */
 };
