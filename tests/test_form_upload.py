@@ -242,6 +242,7 @@ def test_file_and_memory_parts_arrive_byte_for_byte(srv, tmp_path):
     assert "expect" not in seen.headers             # below libcurl's 1 MiB mark
     assert seen.headers["authorization"] == f"Bearer {KEY}"
     assert reply.size == len(expected)
+    assert reply._response[0] == 200 and b"X-Upload-Size: " in reply._response[1]
 
     # A standard multipart reader sees the same parts.
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
@@ -492,7 +493,7 @@ def test_the_async_reactor_and_the_map_runner_send_forms_too(srv, tmp_path):
             reactor.close()
 
     reply = asyncio.run(asyncio.wait_for(on_reactor(), 30))
-    assert reply.ok is True
+    assert reply.ok is True and reply._response[0] == 200
 
     runner = _core.Runner(client)
     try:

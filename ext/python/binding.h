@@ -79,6 +79,7 @@ struct module_state {
     PyObject *object_class;     /* kimi._models.KimiObject */
     PyObject *str_nested;       /* "_nested" */
     PyObject *str_set_result;   /* "set_result", for futures */
+    PyObject *str_response;     /* "_response", on every reply object */
     PyObject *empty_tuple;
     struct kimi_key_entry keys[KIMI_KEY_CACHE_SIZE];
     struct kimi_nested_entry nested[KIMI_NESTED_CACHE_SIZE];
@@ -281,7 +282,8 @@ int kpy_admit_now(struct client *client, struct request *request,
 /* exchange.c: the body of a finished non-streaming 2xx response as
  * Python objects (bytes when result_class is None); *tokens is what its
  * usage says it counted (-1: unknown).  A body that is not JSON, or too
- * deep to build, raises APIResponseValidationError (never retried). */
+ * deep to build, raises APIResponseValidationError (never retried).  A
+ * KimiObject result gets _response = (status, raw header block). */
 PyObject *kpy_parse_reply(struct module_state *st,
                           const struct kimi_transfer *t,
                           PyObject *result_class, long *tokens);
