@@ -388,3 +388,16 @@ def test_the_quota_class_is_never_retried_and_the_overload_class_is(make_client,
                               headers={"Retry-After": "0"}))
     assert create(make_client(max_retries=3)).choices
     assert len(server.requests) == 3
+
+
+@pytest.mark.parametrize("status, error_type, message, cls, status_cls", ERROR_TYPES)
+def test_kimi_testing_serves_each_error_type_with_its_status(make_client, server, status, error_type, message,
+                                                            cls, status_cls):
+    server.script(Reply.api_error(error_type))
+    with pytest.raises(status_cls) as info:
+        create(make_client(max_retries=0))
+    assert info.value.status_code == status and info.value.type == error_type
+    if error_type != "resource_not_found_error":   # its typical message names a model
+        assert type(info.value) is cls
+    with pytest.raises(ValueError, match="unknown error type"):
+        Reply.api_error("no_such_error")
