@@ -295,7 +295,8 @@ class BaseClient:
     def _derive(self, changes: dict[str, Any]) -> Any:
         """with_options: a client of the same class with some settings changed.
         On the same account (key and base URL unchanged) it shares this client's
-        limits; it keeps its own usage totals, which count into this client's too."""
+        limits.  A route (``defaults`` given) keeps its own usage totals, which
+        count into this client's too; any other derived client shares this one's."""
         config = self._config()
         unknown = sorted(set(changes) - set(config))
         if unknown:
@@ -306,7 +307,7 @@ class BaseClient:
         derived = type(self)(**config)
         if derived.api_key == self.api_key and derived.base_url == self.base_url:
             derived._limiter = self._limiter
-        derived._meter = _core.Meter(self._meter)
+        derived._meter = _core.Meter(self._meter) if "defaults" in changes else self._meter
         return derived
 
     @property

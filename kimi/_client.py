@@ -51,9 +51,10 @@ class Kimi(BaseClient):
         """A derived client with some settings changed (the constructor's names).
 
         ``defaults={"max_completion_tokens": 1024}`` makes a route whose chat calls
-        start from those body fields (added to this client's own defaults).  On
-        the same key and base URL the two share their limits; the derived client
-        keeps its own ``usage``, which counts into this client's too."""
+        start from those body fields (added to this client's own defaults) and
+        keeps its own ``usage``, which counts into this client's too (routes nest
+        at most 8 deep).  On the same key and base URL the two share their
+        limits; a client derived without ``defaults`` shares this one's usage."""
         return self._derive(changes)
 
     def as_async(self) -> Any:

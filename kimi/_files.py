@@ -91,7 +91,11 @@ def shape_upload(
         raise ValueError(
             f"files.create: {filename!r} is {size:,} bytes; the platform accepts at most {MAX_FILE_BYTES:,} (100 MB)"
         )
-    form = Form((("purpose", None, None, purpose.encode(), None), ("file", filename, _content_type(filename), data, path)))
+    # A Linux file name need not be UTF-8: the path goes to the core as the file
+    # system's bytes, the name the server sees with undecodable bytes replaced.
+    filename = filename.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    disk = None if path is None else os.fsencode(path)
+    form = Form((("purpose", None, None, purpose.encode(), None), ("file", filename, _content_type(filename), data, disk)))
     return ("POST", "/files", form, False, _models.FileObject, None, extra_headers, timeout)
 
 

@@ -343,6 +343,34 @@ def test_a_directory_is_refused_as_a_file(srv, tmp_path):
     assert srv.seen == []
 
 
+def test_a_fifo_without_a_writer_is_refused_without_blocking(srv, tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    began = time.monotonic()
+    with pytest.raises(OSError) as info:
+        _core.Client().send(form_request(srv.url, (("file", "p", None, None, str(fifo)),)))
+    assert time.monotonic() - began < 5
+    assert "not a regular file" in str(info.value)
+    assert srv.seen == []
+
+
+def test_a_path_that_is_not_utf8_is_sent_from_its_bytes(srv, tmp_path):
+    raw = os.fsencode(tmp_path) + b"/r\xe9sum\xe9.txt"     # Latin-1 bytes: not UTF-8
+    with open(raw, "wb") as fh:
+        fh.write(b"latin name")
+    assert _core.Client().send(form_request(srv.url, (("file", "r.txt", None, None, raw),))).ok is True
+    assert srv.seen[-1].body.count(b"latin name") == 1
+    # Through the client: the path as os.listdir gives it (surrogate escapes).
+    name = os.fsdecode(raw)
+    client = kimi.Kimi(api_key=KEY, base_url=srv.url.rsplit("/", 1)[0], max_retries=0)
+    try:
+        client.files.create(file=name, purpose="batch")
+    except kimi.APIError:
+        pass                                    # the form server answers as it likes
+    assert srv.seen[-1].body.count(b"latin name") == 1
+    assert "r\ufffdsum\ufffd.txt".encode() in srv.seen[-1].body
+
+
 def test_a_file_that_shrinks_mid_upload_fails_at_once(srv, tmp_path):
     path = tmp_path / "shrinking.bin"
     sparse_file(path, 64 * MB)

@@ -159,6 +159,14 @@ def test_with_options_defaults_make_a_route_with_its_own_totals(make_client, ser
     assert server.requests[-1].json["temperature"] == 0.1
     other_key = client.with_options(api_key="sk-other")
     assert other_key._limiter is not client._limiter
+    tweaked = client.with_options(timeout=5)
+    tweaked.chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert tweaked.usage.requests == client.usage.requests == 5     # the same client, tweaked
+    deep = client
+    for _ in range(8):
+        deep = deep.with_options(defaults={"temperature": 0.5})
+    with pytest.raises(ValueError, match="8 deep"):
+        deep.with_options(defaults={"temperature": 0.4})
     with pytest.raises(ValueError, match="messages"):
         client.with_options(defaults={"messages": []})
     with pytest.raises(TypeError, match="unknown"):
@@ -216,3 +224,50 @@ def test_check_models_fails_only_the_map_items_with_an_unknown_model(make_client
 
     results = asyncio.run(main())
     assert results[0].error is None and isinstance(results[1].error, kimi.ModelNotFoundError)
+
+
+def test_a_reply_without_usage_still_counts_as_a_request(make_client, server) -> None:
+    client = make_client()
+    server.script(Reply.chat("no usage", usage=None))
+    client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    client.models.list()                        # not a completion: not counted
+    assert client.usage.requests == 1 and client.usage.prompt_tokens == 0
+
+
+def test_hostile_usage_cannot_break_the_totals(make_client, server) -> None:
+    client = make_client()
+    hostile = [
+        Reply.json({"id": "x", "object": "chat.completion", "model": "k" * 10_000, "choices": [],
+                    "usage": {"prompt_tokens": 1e300, "completion_tokens": -5, "cost": "NaN"}}),
+        Reply.raw([b'{"id":"x","model":"\xff\xfe","choices":[],"usage":{"prompt_tokens":3}}'],
+                  content_type="application/json"),
+        Reply.json({"id": "x", "model": MODEL, "choices": [], "usage": []}),
+    ]
+    server.script(*hostile)
+    for _ in hostile:
+        try:
+            client.chat.completions.create(model=MODEL, messages=MESSAGES)
+        except kimi.APIError:
+            pass
+    usage = client.usage                        # readable, whatever the replies said
+    assert usage.requests >= 2 and usage.prompt_tokens >= 0 and usage.cost >= 0
+
+
+def test_an_async_stream_is_counted_when_it_reads_done_not_when_its_body_ends(server) -> None:
+    chunk = {"id": "c", "object": "chat.completion.chunk", "model": MODEL,
+             "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}],
+             "usage": {"prompt_tokens": 4, "completion_tokens": 1, "total_tokens": 5}}
+    import json as _json
+
+    events = [b"data: " + _json.dumps(chunk).encode() + b"\n\n", b"data: [DONE]\n\n", b": the body lingers\n\n"]
+    server.script(Reply.raw(events, delay=0.5))
+
+    async def main() -> int:
+        client = kimi.AsyncKimi(api_key=KEY, base_url=server.base_url)
+        stream = await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+        await stream.final()
+        counted = client.usage.requests
+        await client.close()
+        return counted
+
+    assert asyncio.run(main()) == 1

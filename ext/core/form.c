@@ -94,13 +94,20 @@ open_file(struct kimi_form_file *file, struct kimi_form *f, const char *path,
         return kimi_error_set(err, KIMI_ENOMEM, "upload: out of memory");
     }
     memcpy(file->path, path, len + 1);
-    file->fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Non-blocking to open: a FIFO without a writer would otherwise block
+     * here, with the caller's interpreter lock held.  Blocking again for
+     * the reads of a regular file. */
+    file->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (file->fd < 0) {
         return file_error(err, errno, "cannot open", path);
     }
     struct stat info;
     if (fstat(file->fd, &info) != 0) {
         return file_error(err, errno, "cannot stat", path);
+    }
+    int flags = fcntl(file->fd, F_GETFL);
+    if (flags < 0 || fcntl(file->fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+        return file_error(err, errno, "cannot read", path);
     }
     /* Only a regular file has a size to put in Content-Length. */
     if (S_ISDIR(info.st_mode)) {

@@ -4,15 +4,21 @@
 #include <math.h>
 #include <string.h>
 
+#include "json.h"
 #include "pool.h"
+#include "text.h"
+
+/* Per reply, what a count may say; more is not a real reply's. */
+#define COUNT_MAX 1.0e12
+#define COST_MAX 1.0e9
 
 /* A count from a JSON number: whole, not negative, not absurd. */
 static int64_t
 count_of(const cJSON *parent, const char *name)
 {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(parent, name);
+    const cJSON *item = kimi_json_member(parent, name);
     if (!cJSON_IsNumber(item) || !(item->valuedouble >= 0)
-        || item->valuedouble > 9.0e15) {
+        || item->valuedouble > COUNT_MAX) {
         return -1;
     }
     return (int64_t)item->valuedouble;
@@ -21,7 +27,7 @@ count_of(const cJSON *parent, const char *name)
 static int64_t
 detail_of(const cJSON *usage, const char *details, const char *name)
 {
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(usage, details);
+    const cJSON *d = kimi_json_member(usage, details);
     return cJSON_IsObject(d) ? count_of(d, name) : -1;
 }
 
@@ -43,30 +49,42 @@ kimi_usage_sample_read(const cJSON *usage, struct kimi_usage_sample *out)
     }
     out->reasoning = detail_of(usage, "completion_tokens_details",
                                "reasoning_tokens");
-    const cJSON *cost = cJSON_GetObjectItemCaseSensitive(usage, "cost");
+    const cJSON *cost = kimi_json_member(usage, "cost");
     if (cJSON_IsNumber(cost) && isfinite(cost->valuedouble)
-        && cost->valuedouble >= 0) {
+        && cost->valuedouble >= 0 && cost->valuedouble <= COST_MAX) {
         out->cost = cost->valuedouble;
         out->has_cost = 1;
     }
 }
 
-int
+enum kimi_status
 kimi_meter_init(struct kimi_meter *m, struct kimi_meter *parent)
 {
     memset(m, 0, sizeof(*m));
-    if (pthread_mutex_init(&m->lock, NULL) != 0) {
-        return -1;
+    if (parent != NULL) {
+        if (parent->n_ancestors >= KIMI_METER_DEPTH) {
+            return KIMI_EINVAL;
+        }
+        m->ancestors[0] = parent;
+        memcpy(&m->ancestors[1], parent->ancestors,
+               parent->n_ancestors * sizeof(parent->ancestors[0]));
+        m->n_ancestors = parent->n_ancestors + 1;
     }
+    if (pthread_mutex_init(&m->lock, NULL) != 0) {
+        return KIMI_ENOMEM;
+    }
+    m->ready = 1;
     m->generation = kimi_pool_fork_generation();
-    m->parent = parent;
-    return 0;
+    return KIMI_OK;
 }
 
 void
-kimi_meter_destroy(struct kimi_meter *m)
+kimi_meter_free(struct kimi_meter *m)
 {
-    pthread_mutex_destroy(&m->lock);
+    if (m->ready) {
+        pthread_mutex_destroy(&m->lock);
+        m->ready = 0;
+    }
 }
 
 /* In a forked child the lock is new: a parent's thread may have held it. */
@@ -86,7 +104,8 @@ take_lock(struct kimi_meter *m)
 static struct kimi_meter_row *
 row_of(struct kimi_meter *m, const char *model, size_t len)
 {
-    if (len >= KIMI_METER_MODEL_MAX || memchr(model, '\0', len) != NULL) {
+    if (len >= KIMI_METER_MODEL_MAX || memchr(model, '\0', len) != NULL
+        || !kimi_text_utf8_valid(model, len)) {
         len = 0;        /* an id that long or odd is not a model's */
     }
     for (size_t i = 0; i < m->n_rows; i++) {
@@ -107,11 +126,12 @@ row_of(struct kimi_meter *m, const char *model, size_t len)
     return row;
 }
 
+/* Saturating: a total stops at INT64_MAX rather than wrap. */
 static void
 add(int64_t *total, int64_t value)
 {
     if (value > 0) {
-        *total += value;
+        *total = value > INT64_MAX - *total ? INT64_MAX : *total + value;
     }
 }
 
@@ -127,7 +147,8 @@ note_one(struct kimi_meter *m, const char *model, size_t len,
     add(&row->completion, s->completion);
     add(&row->reasoning, s->reasoning);
     if (s->has_cost) {
-        row->reported_cost += s->cost;
+        double sum = row->reported_cost + s->cost;
+        row->reported_cost = sum < 1.0e300 ? sum : 1.0e300;
     }
     else {
         add(&row->priced_prompt, s->prompt);
@@ -147,8 +168,9 @@ kimi_meter_note(struct kimi_meter *m, const char *model, size_t len,
         model = "";
         len = 0;
     }
-    for (; m != NULL; m = m->parent) {
-        note_one(m, model, len, &s);
+    note_one(m, model, len, &s);
+    for (size_t i = 0; i < m->n_ancestors; i++) {
+        note_one(m->ancestors[i], model, len, &s);
     }
 }
 

@@ -11,8 +11,11 @@
  * price table never prices them a second time.
  *
  * A meter may have a parent (a derived client's meter counts into its
- * client's too).  Thread-safety: every call takes the meter's lock (made
- * anew in a forked child, as the limiter's).
+ * client's too); its ancestors are kept as one flat list, at most
+ * KIMI_METER_DEPTH of them, so noting a reply locks a bounded number of
+ * meters.  Counts saturate instead of wrapping: a hostile server cannot
+ * make the totals negative.  Thread-safety: every call takes the meter's
+ * lock (made anew in a forked child, as the limiter's).
  */
 #ifndef KIMI_METER_H
 #define KIMI_METER_H
@@ -22,9 +25,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "error.h"
+
 /* Distinct models counted apart; the rest share one row named "". */
 #define KIMI_METER_MODELS 32
 #define KIMI_METER_MODEL_MAX 96
+/* Ancestors a meter may count into. */
+#define KIMI_METER_DEPTH 8
 
 /* What one reply's usage says; -1 where it says nothing. */
 struct kimi_usage_sample {
@@ -52,7 +59,9 @@ struct kimi_meter_row {
 struct kimi_meter {
     pthread_mutex_t lock;
     unsigned long generation;
-    struct kimi_meter *parent;      /* borrowed; may be NULL */
+    int ready;                      /* the lock is made */
+    struct kimi_meter *ancestors[KIMI_METER_DEPTH];     /* borrowed */
+    size_t n_ancestors;
     struct kimi_meter_row rows[KIMI_METER_MODELS + 1];
     size_t n_rows;
 };
@@ -60,8 +69,13 @@ struct kimi_meter {
 /* Read a usage object (NULL or not an object: every field -1). */
 void kimi_usage_sample_read(const cJSON *usage, struct kimi_usage_sample *out);
 
-int kimi_meter_init(struct kimi_meter *m, struct kimi_meter *parent);
-void kimi_meter_destroy(struct kimi_meter *m);
+/* parent may be NULL.  KIMI_EINVAL when parent already has
+ * KIMI_METER_DEPTH ancestors; KIMI_ENOMEM when the lock cannot be made. */
+KIMI_MUST_CHECK enum kimi_status
+kimi_meter_init(struct kimi_meter *m, struct kimi_meter *parent);
+
+/* Idempotent. */
+void kimi_meter_free(struct kimi_meter *m);
 
 /* Count one reply of model (len bytes, may be 0) with usage (may be NULL:
  * a request counted without tokens), here and in every parent. */

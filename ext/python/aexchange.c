@@ -73,7 +73,7 @@ kpy_aexchange_detach(struct aexchange *ex)
         tokens = kpy_usage_tokens(ex->transfer.accum.usage);
     }
     kpy_limiter_settle(r->client->limiter, &ex->ticket, tokens);
-    if (ex->stream) {
+    if (ex->stream && !ex->metered) {
         kpy_meter_note_stream(r->client, &ex->transfer);
     }
     kimi_transfer_detach(&ex->transfer);
@@ -109,6 +109,10 @@ stream_over(struct aexchange *ex)
         ex->want = KPY_WANT_END;
         long tokens = kpy_usage_tokens(t->accum.usage);
         kpy_limiter_settle(ex->reactor->client->limiter, &ex->ticket, tokens);
+        /* Counted now, not when the lingering body ends (or the loop is
+         * gone before it does). */
+        kpy_meter_note_stream(ex->reactor->client, t);
+        ex->metered = 1;
         ex->linger_until = kimi_transfer_clock_ms() + KPY_LINGER_MS;
         kpy_reactor_deadline(ex->reactor, ex->linger_until);
         return;
@@ -186,6 +190,7 @@ aex_poll(struct aexchange *ex, PyObject *Py_UNUSED(ignored))
     }
     PyObject *result = kpy_parse_reply(st, ex->reactor->client, t,
                                        ex->request->result_class,
+                                       ex->request->chunk_class != Py_None,
                                        &ex->tokens);
     kpy_aexchange_detach(ex);
     return result;

@@ -97,8 +97,8 @@ struct limiter {
 struct meter {
     PyObject_HEAD
     struct kimi_meter core;
-    PyObject *parent;           /* strong: the core borrows its meter */
-    int ready;                  /* core initialised */
+    PyObject *parent;           /* strong: the core borrows the meters of
+                                   it and its ancestors */
 };
 
 struct client {
@@ -312,11 +312,12 @@ int kpy_admit_now(struct client *client, struct request *request,
  * Python objects (bytes when result_class is None); *tokens is what its
  * usage says it counted (-1: unknown).  A body that is not JSON, or too
  * deep to build, raises APIResponseValidationError (never retried).  A
- * reply that is read is counted in the client's usage totals, and a
+ * metered reply (a chat completion) is counted in the client's usage
+ * totals, with or without a usage member, and a
  * KimiObject result gets _response = (status, raw header block). */
 PyObject *kpy_parse_reply(struct module_state *st, struct client *client,
                           const struct kimi_transfer *t,
-                          PyObject *result_class, long *tokens);
+                          PyObject *result_class, int metered, long *tokens);
 
 /* slots.c: numbered easy handles of one lane, for the transfers that
  * share its multi handle. */
@@ -401,6 +402,7 @@ struct aexchange {
     enum kpy_want want;
     int attached;                   /* on the lane; detach undoes it */
     int stream;
+    int metered;                    /* counted in the usage totals */
     int closed;                     /* close() or the client's close */
 };
 

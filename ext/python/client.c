@@ -123,7 +123,7 @@ client_send(struct client *self, PyObject *args)
     long tokens = -1;
     if (kpy_exchange_open(st, &self->pool, &req, &t, &lane, 1) == 0) {
         result = kpy_parse_reply(st, self, &t, request->result_class,
-                                 &tokens);
+                                 request->chunk_class != Py_None, &tokens);
     }
     else if (t.status >= 300) {
         tokens = 0;     /* refused: the server generated nothing */

@@ -288,7 +288,7 @@ static PyObject *
 json_error_body(struct module_state *st, const cJSON *json)
 {
     const cJSON *inner = cJSON_IsObject(json)
-                             ? cJSON_GetObjectItemCaseSensitive(json, "error")
+                             ? kimi_json_member(json, "error")
                              : NULL;
     return kimi_convert_or_text(st, inner != NULL ? inner : json);
 }
@@ -395,8 +395,9 @@ kpy_status_error(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "ly#:status_error", &status, &raw, &len)) {
         return NULL;
     }
-    if (status < 100 || status > 999) {
-        PyErr_SetString(PyExc_ValueError, "status_error: not an HTTP status");
+    if (status < 400 || status > 999) {
+        PyErr_SetString(PyExc_ValueError,
+                        "status_error: not an HTTP error status");
         return NULL;
     }
     struct kimi_error ignored;

@@ -128,7 +128,7 @@ set_response(struct module_state *st, PyObject *obj,
 PyObject *
 kpy_parse_reply(struct module_state *st, struct client *client,
                 const struct kimi_transfer *t, PyObject *result_class,
-                long *tokens)
+                int metered, long *tokens)
 {
     struct kimi_error err = {0};
 
@@ -150,11 +150,11 @@ kpy_parse_reply(struct module_state *st, struct client *client,
                        t->body.len, why);
         return kimi_raise(st, &err, 0, NULL);
     }
-    const cJSON *usage = cJSON_GetObjectItemCaseSensitive(json, "usage");
+    /* The last of duplicate members, as in the object the user gets. */
+    const cJSON *usage = kimi_json_member(json, "usage");
     *tokens = kpy_usage_tokens(usage);
-    if (usage != NULL) {
-        /* Replies that count tokens (chat), not lists or files. */
-        const cJSON *model = cJSON_GetObjectItemCaseSensitive(json, "model");
+    if (metered) {
+        const cJSON *model = kimi_json_member(json, "model");
         const char *name = cJSON_IsString(model) ? model->valuestring : "";
         kpy_meter_note(client, name, strlen(name), usage);
     }

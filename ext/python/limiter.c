@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "estimate.h"
+#include "json.h"
 
 static PyObject *
 limiter_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
@@ -203,16 +204,13 @@ kpy_usage_tokens(const cJSON *usage)
     if (!cJSON_IsObject(usage)) {
         return -1;
     }
-    const cJSON *total = cJSON_GetObjectItemCaseSensitive(usage,
-                                                          "total_tokens");
+    const cJSON *total = kimi_json_member(usage, "total_tokens");
     if (cJSON_IsNumber(total) && total->valuedouble >= 0
         && total->valuedouble < (double)LONG_MAX) {
         return (long)total->valuedouble;
     }
-    const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(usage,
-                                                           "prompt_tokens");
-    const cJSON *completion = cJSON_GetObjectItemCaseSensitive(
-        usage, "completion_tokens");
+    const cJSON *prompt = kimi_json_member(usage, "prompt_tokens");
+    const cJSON *completion = kimi_json_member(usage, "completion_tokens");
     if (cJSON_IsNumber(prompt) && cJSON_IsNumber(completion)
         && prompt->valuedouble >= 0 && completion->valuedouble >= 0
         && prompt->valuedouble + completion->valuedouble < (double)LONG_MAX) {

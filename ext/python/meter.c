@@ -28,12 +28,20 @@ meter_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         self->parent = Py_NewRef(parent);
         up = &((struct meter *)parent)->core;
     }
-    if (kimi_meter_init(&self->core, up) != 0) {
+    enum kimi_status status = kimi_meter_init(&self->core, up);
+    if (status != KIMI_OK) {
         Py_DECREF(self);
-        PyErr_SetString(PyExc_OSError, "Meter: cannot make its lock");
+        if (status == KIMI_EINVAL) {
+            PyErr_Format(PyExc_ValueError,
+                         "Meter: clients derive at most %d deep (each "
+                         "counts into every client above it)",
+                         KIMI_METER_DEPTH);
+        }
+        else {
+            PyErr_NoMemory();
+        }
         return NULL;
     }
-    self->ready = 1;
     return (PyObject *)self;
 }
 
@@ -41,9 +49,7 @@ static void
 meter_dealloc(struct meter *self)
 {
     PyTypeObject *type = Py_TYPE(self);
-    if (self->ready) {
-        kimi_meter_destroy(&self->core);
-    }
+    kimi_meter_free(&self->core);
     Py_XDECREF(self->parent);
     type->tp_free((PyObject *)self);
     Py_DECREF(type);
@@ -81,8 +87,9 @@ meter_snapshot(struct meter *self, PyObject *Py_UNUSED(ignored))
     }
     for (size_t i = 0; i < n; i++) {
         const struct kimi_meter_row *r = &rows[i];
+        /* Names are valid UTF-8 (meter.c files the rest under ""). */
         PyObject *row = Py_BuildValue(
-            "(sLLLLLLLLd)", r->model, (long long)r->requests,
+            "(s#LLLLLLLLd)", r->model, (Py_ssize_t)strlen(r->model), (long long)r->requests,
             (long long)r->prompt, (long long)r->cached,
             (long long)r->completion, (long long)r->reasoning,
             (long long)r->priced_prompt, (long long)r->priced_cached,

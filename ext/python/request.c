@@ -115,6 +115,24 @@ form_text(PyObject *value, const char *what, Py_ssize_t i, int may_be_none,
     return 0;
 }
 
+/* A file's path: bytes in the file system's encoding (os.fsencode: any
+ * name Linux allows), or a str, or None; without NUL. */
+static int
+form_path(PyObject *value, Py_ssize_t i, const char **out)
+{
+    *out = NULL;
+    if (!PyBytes_Check(value)) {
+        return form_text(value, "path", i, 1, 0, out);
+    }
+    if (strlen(PyBytes_AS_STRING(value)) != (size_t)PyBytes_GET_SIZE(value)) {
+        PyErr_Format(PyExc_ValueError,
+                     "Request: form part %zd: path contains NUL", i);
+        return -1;
+    }
+    *out = PyBytes_AS_STRING(value);
+    return 0;
+}
+
 /* One (name, filename, content_type, data, path) tuple as a core part
  * whose strings and bytes stay borrowed from it. */
 static int
@@ -133,7 +151,7 @@ form_part(PyObject *item, Py_ssize_t i, struct kimi_form_part *part)
                      &part->filename) < 0
         || form_text(PyTuple_GET_ITEM(item, 2), "content_type", i, 1, 1,
                      &part->content_type) < 0
-        || form_text(path, "path", i, 1, 0, &part->path) < 0) {
+        || form_path(path, i, &part->path) < 0) {
         return -1;
     }
     if (data != Py_None && !PyBytes_Check(data)) {

@@ -255,7 +255,9 @@ outcome(struct module_state *st, struct runner *r, size_t i)
     }
     else {
         reply = kpy_parse_reply(st, r->client, t,
-                                r->entries[i]->request->result_class, &tokens);
+                                r->entries[i]->request->result_class,
+                                r->entries[i]->request->chunk_class != Py_None,
+                                &tokens);
     }
     PyObject *exc = reply == NULL ? fetch_exception() : NULL;
     struct run_entry *e = take_out(r, i, tokens);
