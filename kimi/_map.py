@@ -325,7 +325,10 @@ class AsyncMap:
 
         try:
             while plan.more():
-                while len(tasks) < plan.concurrency:
+                # plan.live, not len(tasks): a finished task leaves the set only when
+                # its done callback runs, and a done.get() that finds the queue full
+                # does not let the loop run it; counting tasks, this loop could spin.
+                while plan.live < plan.concurrency:
                     item = plan.take()
                     if item is None:
                         break
