@@ -156,6 +156,7 @@ class BaseClient:
         max_event_bytes: int | None = None,
         max_body_bytes: int | None = None,
         limits: Limits | None = None,
+        log_bodies: bool = False,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("MOONSHOT_API_KEY")
         if not key:
@@ -190,6 +191,10 @@ class BaseClient:
         # One per client, kept across close(): every call, map and task of the
         # client is admitted by it, and a rate-limit 429 pauses them all.
         self._limiter = _core.Limiter(*(v or 0 for v in limits._state()))
+        if not isinstance(log_bodies, bool):
+            raise TypeError("Kimi: log_bodies must be a bool")
+        # Message contents reach the kimi logger (at DEBUG) only when asked for.
+        self.log_bodies = log_bodies
         self.__api_key = key
         self._core_client: Any = None
         self._bind_resources()
@@ -266,6 +271,7 @@ class BaseClient:
             "max_event_bytes": self.max_event_bytes,
             "max_body_bytes": self.max_body_bytes,
             "limits": self._limits,
+            "log_bodies": self.log_bodies,
         }
 
     def __getstate__(self) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import heapq
 import sys
 import time
 
-from . import _core
+from . import _core, _logging
 from ._exceptions import KimiError
 from ._resources import shape_chat
 
@@ -178,6 +178,7 @@ class Plan:
         self.live = 0
         self.failure: BaseException | None = None
         self.progress = _Progress(progress, total)
+        self.log = _logging.start_map(client) if "logging" in sys.modules else None
 
     def more(self) -> bool:
         return self.live > 0 or bool(self._retries) or not self.exhausted
@@ -219,14 +220,20 @@ class Plan:
         if exc is not None and retry and isinstance(exc, KimiError):
             delay = self.client._retry_delay(exc, item.attempt)
             if delay is not None and (item.deadline is None or time.monotonic() + delay < item.deadline):
+                if self.log is not None:
+                    self.log.attempt_over(item.index, reply, exc, item.attempt, delay)
                 item.attempt += 1
                 heapq.heappush(self._retries, (time.monotonic() + delay, item.index, item))
                 return
+        if self.log is not None:
+            self.log.attempt_over(item.index, reply, exc, item.attempt, None)
         self._record(item.index, item.params, reply, exc)
 
     def _record(self, index: int, params: Any, reply: Any, exc: BaseException | None) -> None:
         result = MapResult(index, params, reply, exc)
         self.progress.update(exc is not None)
+        if self.log is not None:
+            self.log.counted(exc is not None)
         if exc is not None and not self.return_exceptions and self.failure is None:
             self.failure = exc
         if not self.ordered:
@@ -244,6 +251,13 @@ class Plan:
             raise self.failure
         ready, self._ready = self._ready, []
         return ready
+
+    def close(self) -> None:
+        """The map is over (done, left or failed): end the progress display and
+        log the summary line."""
+        self.progress.close()
+        if self.log is not None:
+            self.log.close(early=self.more())
 
 
 def run_map(plan: Plan) -> Iterator[MapResult]:
@@ -267,6 +281,8 @@ def run_map(plan: Plan) -> Iterator[MapResult]:
                     item.total = limits.total
                     if limits.total is not None:
                         item.deadline = time.monotonic() + limits.total
+                    if plan.log is not None:
+                        plan.log.sending(item.index, item.shape)
                 left = None if item.deadline is None else max(item.deadline - time.monotonic(), 0.001)
                 try:
                     started = runner.start(item.request, item.index, left)
@@ -290,7 +306,7 @@ def run_map(plan: Plan) -> Iterator[MapResult]:
                 yield result
     finally:
         runner.close()
-        plan.progress.close()
+        plan.close()
 
 
 class AsyncMap:
@@ -350,4 +366,4 @@ class AsyncMap:
                 task.cancel()
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
-            plan.progress.close()
+            plan.close()
