@@ -16,16 +16,18 @@ if TYPE_CHECKING:
 
     from ._models import ChatCompletion, ChatCompletionChunk
 
+import sys
 import time
 
-from . import _core
+from . import _core, _logging
 from ._base_client import DEFAULT_BASE_URL, BaseClient, resource, time_left
-from ._exceptions import APIConnectionError, APIStatusError, APITimeoutError
+from ._exceptions import APITimeoutError, KimiError
 from ._resources import AsyncChat, AsyncModels, AsyncTokenizers, AsyncUsers
 
 __all__ = ["AsyncKimi", "AsyncStream", "DEFAULT_BASE_URL"]
 
 _PENDING = _core.PENDING
+_modules = sys.modules
 
 
 class AsyncKimi(BaseClient):
@@ -97,15 +99,24 @@ class AsyncKimi(BaseClient):
 
     async def _request(self, shape: tuple[Any, ...]) -> Any:
         request, total, deadline = self._prepare(shape)
+        log = _logging.start(self, shape) if "logging" in _modules else None
         attempt = 0
         while True:
             left = None if deadline is None else time_left(total, deadline)
             try:
-                return await self._send(request, left, deadline)
-            except (APIStatusError, APIConnectionError) as exc:
+                result = await self._send(request, left, deadline)
+            except KimiError as exc:
                 delay = self._next_delay(exc, attempt, deadline)
-                if delay is None or self._closed:
+                if self._closed:
+                    delay = None
+                if log is not None:
+                    log.attempt_failed(exc, attempt, delay)
+                if delay is None:
                     raise
+            else:
+                if log is not None:
+                    log.succeeded(result, attempt)
+                return result
             await _sleep(delay)
             attempt += 1
 

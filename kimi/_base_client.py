@@ -191,6 +191,7 @@ class BaseClient:
         limits: Limits | None = None,
         defaults: Mapping[str, Any] | None = None,
         check_models: bool = False,
+        log_bodies: bool = False,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("MOONSHOT_API_KEY")
         if not key:
@@ -232,6 +233,10 @@ class BaseClient:
             raise TypeError("Kimi: check_models must be a bool")
         self.check_models = check_models
         self._model_ids: Any = None     # (fetched at, frozenset of ids), for check_models
+        if not isinstance(log_bodies, bool):
+            raise TypeError("Kimi: log_bodies must be a bool")
+        # Message contents reach the kimi logger (at DEBUG) only when asked for.
+        self.log_bodies = log_bodies
         self.__api_key = key
         self._core_client: Any = None
         self._bind_resources()
@@ -344,6 +349,7 @@ class BaseClient:
             "limits": self._limits,
             "defaults": dict(self._defaults) if self._defaults else None,
             "check_models": self.check_models,
+            "log_bodies": self.log_bodies,
         }
 
     def __getstate__(self) -> dict[str, Any]:

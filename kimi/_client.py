@@ -13,13 +13,17 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+import sys
 import time
 
+from . import _logging
 from ._base_client import DEFAULT_BASE_URL, BaseClient, resource, time_left
-from ._exceptions import APIConnectionError, APIStatusError
+from ._exceptions import KimiError
 from ._resources import Chat, Models, Tokenizers, Users
 
 __all__ = ["Kimi", "DEFAULT_BASE_URL"]
+
+_modules = sys.modules
 
 
 class Kimi(BaseClient):
@@ -35,7 +39,8 @@ class Kimi(BaseClient):
     was handed to you, and a complete reply is never asked for twice.  Plain
     ``http://`` is accepted for loopback hosts only, unless ``allow_http=True``.
     ``verify`` (True, False or a CA bundle path) and ``cert`` (a PEM path or a
-    ``(cert, key)`` pair) set up TLS.
+    ``(cert, key)`` pair) set up TLS.  Calls are logged on the ``kimi`` logger
+    (kimi/_logging.py); ``log_bodies=True`` adds request and reply bodies at DEBUG.
     """
 
     files = resource("kimi._files", "Files")
@@ -77,14 +82,22 @@ class Kimi(BaseClient):
 
     def _request(self, shape: tuple[Any, ...]) -> Any:
         request, total, deadline = self._prepare(shape)
+        # Without the logging module no handler can exist: no log, at no cost.
+        log = _logging.start(self, shape) if "logging" in _modules else None
         attempt = 0
         while True:
             left = None if deadline is None else time_left(total, deadline)
             try:
-                return self._core().send(request, left)
-            except (APIStatusError, APIConnectionError) as exc:
+                result = self._core().send(request, left)
+            except KimiError as exc:
                 delay = self._next_delay(exc, attempt, deadline)
+                if log is not None:
+                    log.attempt_failed(exc, attempt, delay)
                 if delay is None:
                     raise
+            else:
+                if log is not None:
+                    log.succeeded(result, attempt)
+                return result
             time.sleep(delay)
             attempt += 1

@@ -17,7 +17,7 @@ import heapq
 import sys
 import time
 
-from . import _core
+from . import _core, _logging
 from ._exceptions import KimiError, ModelNotFoundError
 from ._resources import checked_model, shape_chat
 
@@ -186,6 +186,7 @@ class Plan:
         self.live = 0
         self.failure: BaseException | None = None
         self.progress = _Progress(progress, total)
+        self.log = _logging.start_map(client) if "logging" in sys.modules else None
         # check_models: the model list by id, filled before the first item starts.
         self.models: dict[str, Any] | None = None
 
@@ -237,14 +238,20 @@ class Plan:
         if exc is not None and retry and isinstance(exc, KimiError):
             delay = self.client._retry_delay(exc, item.attempt)
             if delay is not None and (item.deadline is None or time.monotonic() + delay < item.deadline):
+                if self.log is not None:
+                    self.log.attempt_over(item.index, reply, exc, item.attempt, delay)
                 item.attempt += 1
                 heapq.heappush(self._retries, (time.monotonic() + delay, item.index, item))
                 return
+        if self.log is not None:
+            self.log.attempt_over(item.index, reply, exc, item.attempt, None)
         self._record(item.index, item.params, reply, exc)
 
     def _record(self, index: int, params: Any, reply: Any, exc: BaseException | None) -> None:
         result = MapResult(index, params, reply, exc)
         self.progress.update(exc is not None)
+        if self.log is not None:
+            self.log.counted(exc is not None)
         if exc is not None and not self.return_exceptions and self.failure is None:
             self.failure = exc
         if not self.ordered:
@@ -262,6 +269,13 @@ class Plan:
             raise self.failure
         ready, self._ready = self._ready, []
         return ready
+
+    def close(self) -> None:
+        """The map is over (done, left or failed): end the progress display and
+        log the summary line."""
+        self.progress.close()
+        if self.log is not None:
+            self.log.close(early=self.more())
 
 
 def run_map(plan: Plan) -> Iterator[MapResult]:
@@ -287,6 +301,8 @@ def run_map(plan: Plan) -> Iterator[MapResult]:
                     item.total = limits.total
                     if limits.total is not None:
                         item.deadline = time.monotonic() + limits.total
+                    if plan.log is not None:
+                        plan.log.sending(item.index, item.shape)
                 left = None if item.deadline is None else max(item.deadline - time.monotonic(), 0.001)
                 try:
                     started = runner.start(item.request, item.index, left)
@@ -310,7 +326,7 @@ def run_map(plan: Plan) -> Iterator[MapResult]:
                 yield result
     finally:
         runner.close()
-        plan.progress.close()
+        plan.close()
 
 
 class AsyncMap:
@@ -347,7 +363,10 @@ class AsyncMap:
 
         try:
             while plan.more():
-                while len(tasks) < plan.concurrency:
+                # plan.live, not len(tasks): a finished task leaves the set only when
+                # its done callback runs, and a done.get() that finds the queue full
+                # does not let the loop run it; counting tasks, this loop could spin.
+                while plan.live < plan.concurrency:
                     item = plan.take()
                     if item is None:
                         break
@@ -369,4 +388,4 @@ class AsyncMap:
                 task.cancel()
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
-            plan.progress.close()
+            plan.close()
