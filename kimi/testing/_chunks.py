@@ -48,15 +48,18 @@ def _message(spec: ChatSpec) -> dict[str, Any]:
     return message
 
 
-def chat_body(choices: Sequence[ChatSpec], model: str) -> dict[str, Any]:
+def chat_body(
+    choices: Sequence[ChatSpec], model: str, created: int | None = None
+) -> dict[str, Any]:
     """The non-streaming ``chat.completion`` object (kimi-api.md §3).
 
     One choice per spec, its index the spec's position; the usage is the first spec's.
+    `created` defaults to now (a batch passes its server clock's reading).
     """
     body: dict[str, Any] = {
         "id": completion_id(),
         "object": "chat.completion",
-        "created": int(time.time()),
+        "created": int(time.time()) if created is None else created,
         "model": model,
         "choices": [
             {"index": index, "message": _message(spec), "finish_reason": spec.finish_reason}

@@ -6,6 +6,7 @@ illustrative, not a copy of any live account. Pure data and tiny helpers, no I/O
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -82,6 +83,21 @@ def models_body() -> dict[str, Any]:
 def find_model(model_id: str) -> dict[str, Any] | None:
     """The model object GET /v1/models lists under `model_id`, or None."""
     return next((m for m in models_body()["data"] if m["id"] == model_id), None)
+
+
+#: The context length taken for a model the list does not hold (kimi-api.md §6: 256K).
+DEFAULT_CONTEXT = 262144
+
+
+@functools.cache
+def _context_lengths() -> Mapping[str, int]:
+    """Each listed model's context length, made once (every chat request asks)."""
+    return MappingProxyType({m["id"]: m["context_length"] for m in models_body()["data"]})
+
+
+def context_length(model_id: str) -> int:
+    """The listed model's ``context_length``, or DEFAULT_CONTEXT for one not listed."""
+    return _context_lengths().get(model_id, DEFAULT_CONTEXT)
 
 
 def model_not_found_message(model_id: str) -> str:

@@ -12,11 +12,13 @@ import asyncio
 import traceback
 from urllib.parse import urlsplit
 
-from ._plan import Plan
-from ._request import BadRequest, Request, read_body, read_head
+from ._plan import Plan, error_plan, invalid_plan
+from ._request import BadFraming, BadRequest, Request, body_pieces, read_body, read_head
 from ._response import CONTINUE, refusal, send
-from ._routes import NO_JSON, error_plan, parse_json, route
+from ._routes import route
 from ._state import RecordedRequest, ServerState
+from ._upload import is_upload, upload_plan
+from ._validation import NO_JSON, parse_json
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
@@ -87,15 +89,20 @@ async def _answer(
 async def _decide(
     state: ServerState, request: Request, reader: asyncio.StreamReader
 ) -> tuple[Plan, bool]:
-    """The Plan for `request`, and whether its framing lets the connection go on."""
-    try:
-        body = await read_body(reader, request)
-    except ValueError:
-        bad = error_plan(400, "invalid_request_error", "Invalid request: bad body framing")
-        return bad, False
-    parsed = parse_json(body)
+    """The Plan for `request`, and whether its framing lets the connection go on.
+
+    An upload's body streams to the file store and is recorded as b""; any other body
+    is read whole, recorded and routed."""
+    target = urlsplit(request.path)
     headers = request.headers.recorded()
+    try:
+        if is_upload(request.method, target.path):
+            state.record(RecordedRequest(request.method, request.path, headers, b"", None))
+            return await upload_plan(state, headers, body_pieces(reader, request)), True
+        body = await read_body(reader, request)
+    except BadFraming:
+        return invalid_plan("Invalid request: bad body framing"), False
+    parsed = parse_json(body)
     json_value = None if parsed is NO_JSON else parsed
     state.record(RecordedRequest(request.method, request.path, headers, body, json_value))
-    path = urlsplit(request.path).path
-    return route(state, request.method, path, parsed, headers), True
+    return route(state, request.method, target.path, parsed, headers, target.query), True

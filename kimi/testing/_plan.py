@@ -63,7 +63,9 @@ def _wants_stream(request: Any) -> bool:
     return isinstance(request, dict) and request.get("stream") is True
 
 
-def _last_user_text(request: Any) -> str:
+def last_user_content(request: Any) -> str:
+    """The text of the request's last user message that has any: a string content as
+    sent, or its text parts joined by spaces; "" when there is none."""
     messages = request.get("messages") if isinstance(request, dict) else None
     for message in reversed(messages if isinstance(messages, list) else []):
         if not isinstance(message, dict) or message.get("role") != "user":
@@ -77,9 +79,14 @@ def _last_user_text(request: Any) -> str:
             ]
             content = " ".join(t for t in texts if isinstance(t, str))
         if isinstance(content, str) and content.strip():
-            text = " ".join(content.split())
-            return text if len(text) <= 200 else text[:199] + "…"
+            return content
     return ""
+
+
+def _last_user_text(request: Any) -> str:
+    """`last_user_content` on one line and at most 200 characters, for quoting."""
+    text = " ".join(last_user_content(request).split())
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def is_choice_count(n: Any) -> bool:
@@ -161,6 +168,26 @@ def _chat_plan(choices: list[ChatSpec], reply: Reply, request: Any) -> Plan:
         limit=limit,
         ending=ending,
     )
+
+
+def error_plan(status: int, type_: str, message: str) -> Plan:
+    """A Moonshot-shaped error body ``{"error": {"type", "message"}}`` with Content-Length."""
+    return render(Reply.error(status, Reply.moonshot_error(type_, message)), None)
+
+
+def invalid_plan(message: str) -> Plan:
+    """The API's 400 ``invalid_request_error`` with `message`."""
+    return error_plan(400, "invalid_request_error", message)
+
+
+def not_found_plan(message: str) -> Plan:
+    """The API's 404 ``resource_not_found_error`` with `message`."""
+    return error_plan(404, "resource_not_found_error", message)
+
+
+def json_plan(body: Any) -> Plan:
+    """A 200 answer of one JSON body."""
+    return render(Reply.json(body), None)
 
 
 def render(reply: Reply, request: Any) -> Plan:

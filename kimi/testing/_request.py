@@ -8,6 +8,7 @@ before it ran on asyncio. Nothing here writes to the socket or picks a reply.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from ._headers import Headers, parse_headers
@@ -38,6 +39,11 @@ class BadRequest(Exception):
         self.method = method
 
 
+class BadFraming(ValueError):
+    """A body whose Content-Length or chunked framing cannot be followed; the connection
+    closes after the refusal."""
+
+
 @dataclass(frozen=True)
 class Request:
     """The head of one request; `keep_alive` is what its version and Connection ask for."""
@@ -57,14 +63,6 @@ async def _readline(reader: asyncio.StreamReader) -> bytes:
         return await reader.readuntil(b"\n")
     except asyncio.LimitOverrunError:
         return await reader.read(MAX_LINE + 1)
-    except asyncio.IncompleteReadError as exc:
-        return exc.partial
-
-
-async def _read(reader: asyncio.StreamReader, size: int) -> bytes:
-    """A file's ``read(size)``: `size` bytes, or fewer if the client stops sending."""
-    try:
-        return await reader.readexactly(size)
     except asyncio.IncompleteReadError as exc:
         return exc.partial
 
@@ -136,26 +134,54 @@ async def read_head(reader: asyncio.StreamReader) -> Request | None:
     return Request(method, path, version, headers, keep_alive, expects_continue)
 
 
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    """A chunked request body (trailers are read and dropped)."""
-    parts: list[bytes] = []
+#: The most bytes of a body read at once: a streamed body is held a piece at a time.
+BODY_PIECE = 65536
+
+
+async def _counted_pieces(reader: asyncio.StreamReader, length: int) -> AsyncIterator[bytes]:
+    """The next `length` bytes in pieces of at most BODY_PIECE; fewer if the client stops."""
+    while length > 0:
+        piece = await reader.read(min(length, BODY_PIECE))
+        if not piece:
+            return
+        length -= len(piece)
+        yield piece
+
+
+async def _chunked_pieces(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+    """A chunked request body (trailers are read and dropped), a chunk's bytes in pieces."""
     while True:
         size = int((await _readline(reader)).split(b";")[0].strip(), 16)
+        if size < 0:
+            raise ValueError("negative chunk size")
         if size == 0:
             while await _readline(reader) not in _BLANK:
                 pass
-            return b"".join(parts)
-        parts.append(await _read(reader, size))
+            return
+        async for piece in _counted_pieces(reader, size):
+            yield piece
         await _readline(reader)
 
 
-async def read_body(reader: asyncio.StreamReader, request: Request) -> bytes:
-    """The body `request`'s framing announces; ValueError when the framing is unusable.
+async def body_pieces(reader: asyncio.StreamReader, request: Request) -> AsyncIterator[bytes]:
+    """The body `request`'s framing announces, in pieces as it arrives, so a large upload
+    never sits whole in memory; BadFraming when the framing is unusable.
 
-    A client that stops sending early leaves a short body, as a file read would."""
-    if "chunked" in request.headers.get("Transfer-Encoding").lower():
-        return await _read_chunked(reader)
-    length = int(request.headers.get("Content-Length") or 0)
-    if length < 0:
-        raise ValueError("negative Content-Length")
-    return await _read(reader, length) if length else b""
+    A client that stops sending early ends the pieces early, as a file read would."""
+    try:
+        if "chunked" in request.headers.get("Transfer-Encoding").lower():
+            pieces = _chunked_pieces(reader)
+        else:
+            length = int(request.headers.get("Content-Length") or 0)
+            if length < 0:
+                raise ValueError("negative Content-Length")
+            pieces = _counted_pieces(reader, length)
+        async for piece in pieces:
+            yield piece
+    except ValueError as exc:
+        raise BadFraming(str(exc)) from exc
+
+
+async def read_body(reader: asyncio.StreamReader, request: Request) -> bytes:
+    """The whole body (see `body_pieces`); for the small JSON bodies of most endpoints."""
+    return b"".join([piece async for piece in body_pieces(reader, request)])

@@ -12,7 +12,10 @@ import ipaddress
 import socket
 import threading
 from types import TracebackType
+from typing import Any
 
+from ._account import BATCH_TIMING, MAX_FILE_BYTES, MAX_FILES, AccountSettings
+from ._clock import Clock
 from ._loop import ServingLoop, listening_socket
 from ._replies import Reply
 from ._state import RecordedRequest, ServerState, checked_latency
@@ -35,7 +38,11 @@ def loopback_address(host: str) -> tuple[str, socket.AddressFamily]:
 
 class KimiServer:
     """A local Kimi API: ``POST /v1/chat/completions``, ``GET /v1/models``,
-    ``GET /v1/models/{id}``, ``GET /v1/users/me/balance``.
+    ``GET /v1/models/{id}``, ``GET /v1/users/me/balance``,
+    ``POST /v1/tokenizers/estimate-token-count``, the files endpoints (``POST/GET
+    /v1/files``, ``GET/DELETE /v1/files/{id}``, ``GET /v1/files/{id}/content``) and the
+    batch endpoints (``POST/GET /v1/batches``, ``GET /v1/batches/{id}``,
+    ``POST /v1/batches/{id}/cancel``).
 
     ::
 
@@ -49,15 +56,34 @@ class KimiServer:
     - `default`: the reply used when no script is queued (settable later as `.default`).
     - `latency`: seconds of service time waited before each reply starts (settable later
       as `.latency`); connections wait it side by side, not one after another.
+    - `clock`: what every ``created_at`` and batch timeline reads; None is wall time, a
+      `ManualClock` lets a test move time itself (`.clock`).
+    - `max_file_bytes` (default 100 MiB), `max_files` (default 1000): an upload larger
+      than the one, or beyond the other files stored, gets a 400.
+    - `batch_timing`: ``(validate_s, run_s, finalize_s)``, the clock seconds a batch
+      spends validating, in progress and finalizing (default 0.05, 0.2, 0.05).
 
     Chat requests are validated (JSON object, `model`, non-empty `messages`, ``n`` absent
-    or 1..5; 400 ``invalid_request_error`` otherwise) before a reply is taken. Replies come
-    from `script_for(path)` queues first, then (chat only) the `script` queue, then
-    `default`. Chat replies follow the request as the API does: ``n`` choices (indexes
-    0..n-1), and with ``"stream_options": {"include_usage": true}`` a last
-    ``"choices": []`` chunk with top-level usage before ``data: [DONE]``.
-    ``GET /v1/models/{id}`` answers the listed model object, or a 404
+    or 1..5, ``max_completion_tokens``/``max_tokens`` within the model's context length;
+    400 ``invalid_request_error`` otherwise) before a reply is taken. Replies come from
+    `script_for(path)` queues first, then (chat only) the `script` queue, then `default`
+    or (other paths) the built-in answer. Chat replies follow the request as the API
+    does: ``n`` choices (indexes 0..n-1), and with ``"stream_options":
+    {"include_usage": true}`` a last ``"choices": []`` chunk with top-level usage before
+    ``data: [DONE]``. ``GET /v1/models/{id}`` answers the listed model object, or a 404
     ``resource_not_found_error`` "Not found the model {id} or Permission denied".
+
+    The platform endpoints behave as kimi-api.md §7 describes. An upload (multipart
+    ``file`` and ``purpose``) streams to a temporary directory the server removes on
+    `close`, never whole into memory, and is recorded with an empty body; its
+    FileObject comes back. ``/content`` gives a ``file-extract`` file's extraction JSON
+    (``content``, ``file_type``, ``filename``, ``title``, ``type``), any other file's raw
+    bytes. A batch runs its JSONL input through the chat route's own checks, answering
+    each valid request with a completion whose content is its last user message; it
+    moves through its statuses on `clock` when read (see `_batches.py`), and its
+    results land as files of purpose ``batch_output``. `files` and `batches` show
+    copies of what is stored; `reset` drops them. Token estimates follow a rule simple
+    enough to count by hand (see `_tokens.py`).
 
     `in_flight` and `max_in_flight` count requests being answered (from the head read to
     the reply written), so a test can prove a client never exceeds a concurrency limit.
@@ -72,11 +98,16 @@ class KimiServer:
         delay: float = 0.02,
         default: Reply | None = None,
         latency: float = 0.0,
+        clock: Clock | None = None,
+        max_file_bytes: int = MAX_FILE_BYTES,
+        max_files: int = MAX_FILES,
+        batch_timing: tuple[float, float, float] = BATCH_TIMING,
     ) -> None:
         self._address = loopback_address(host)
         self._port = port
         self._initial_default = default if default is not None else Reply.echo(delay=delay)
-        self._state = ServerState(api_key, self._initial_default, latency)
+        account = AccountSettings.checked(clock, max_file_bytes, max_files, batch_timing)
+        self._state = ServerState(api_key, self._initial_default, latency, account)
         self._lifecycle = threading.Lock()
         self._serving: ServingLoop | None = None
         self._bound_port: int | None = None
@@ -111,6 +142,7 @@ class KimiServer:
             self._closed = True
             if self._serving is not None:
                 self._serving.stop(_JOIN_BUDGET)
+            self._state.files.close()
 
     def __enter__(self) -> KimiServer:
         with self._lifecycle:
@@ -138,8 +170,8 @@ class KimiServer:
         self._state.script_for(path, replies)
 
     def reset(self, default: Reply | None = None) -> None:
-        """Drop queued replies and recorded requests; set `default` (None: the one the
-        server was created with). The connection count is kept."""
+        """Drop queued replies, recorded requests, stored files and batches; set `default`
+        (None: the one the server was created with). The connection count is kept."""
         self._state.reset(default if default is not None else self._initial_default)
 
     @property
@@ -191,6 +223,24 @@ class KimiServer:
     def reset_counters(self) -> None:
         """Count `max_in_flight` afresh from now (from the requests in flight now)."""
         self._state.reset_counters()
+
+    @property
+    def clock(self) -> Clock:
+        """The clock of every platform timestamp and batch timeline (`ManualClock` or
+        wall time)."""
+        return self._state.clock
+
+    @property
+    def files(self) -> dict[str, dict[str, Any]]:
+        """Copies of the stored FileObjects by id, oldest first (uploads and batch
+        results); changing them changes nothing on the server."""
+        return self._state.files.snapshot()
+
+    @property
+    def batches(self) -> dict[str, dict[str, Any]]:
+        """Copies of the batch objects by id, oldest first, as a retrieve would answer
+        now (reading them moves batches along their timelines, as a retrieve does)."""
+        return self._state.batches.snapshot()
 
     @property
     def api_key(self) -> str | None:

@@ -1,17 +1,21 @@
-"""Shared state of one local server: scripts, recorded requests, counters, the latency.
+"""Shared state of one local server: scripts, recorded requests, counters, the latency,
+and the platform's account (the clock, stored files, batches and their limits).
 
 Written by the serving loop's thread and read or written by the test's threads; every
-mutation happens under `lock`. Nothing here does I/O or knows about asyncio.
+mutation happens under `lock` (the file and batch stores keep locks of their own).
+Nothing here does I/O or knows about asyncio; the file store writes to disk itself.
 """
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from ._account import AccountSettings, checked_seconds
+from ._batches import BatchStore
+from ._files import FileStore
 from ._replies import Reply
 
 
@@ -21,6 +25,8 @@ class RecordedRequest:
 
     `path` includes any query string; `headers` has lower-case names (repeated headers
     joined with ", "); `json` is the parsed body, or None if it was empty or not JSON.
+    An upload (``POST /v1/files``) is recorded with ``body=b""``: its bytes went to disk
+    as they arrived, and a record must not hold a 100 MB file in memory.
     """
 
     method: str
@@ -31,22 +37,31 @@ class RecordedRequest:
 
 
 def checked_latency(value: float) -> float:
-    """`value` as seconds of service time; TypeError or ValueError unless a finite number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"latency: expected seconds as a number, got {type(value).__name__}")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"latency: must be a finite number >= 0, got {value!r}")
-    return float(value)
+    """`value` as seconds of service time (see `checked_seconds`)."""
+    return checked_seconds("latency", value)
 
 
 class ServerState:
-    """Scripts, records and counters of one server (thread-safe).
+    """Scripts, records and counters of one server (thread-safe), and its account:
+    `clock`, the `files` and `batches` stores, the upload limits.
 
     `in_flight` counts requests from their head read to their reply written;
     `max_in_flight` is its peak since creation or `reset_counters`.
     """
 
-    def __init__(self, api_key: str | None, default: Reply, latency: float) -> None:
+    def __init__(
+        self,
+        api_key: str | None,
+        default: Reply,
+        latency: float,
+        account: AccountSettings | None = None,
+    ) -> None:
+        account = account if account is not None else AccountSettings()
+        self.clock = account.clock
+        self.max_file_bytes = account.max_file_bytes
+        self.max_files = account.max_files
+        self.files = FileStore(account.clock)
+        self.batches = BatchStore(account.clock, self.files, account.batch_timing)
         self.api_key = api_key
         self.default = default
         self.latency = checked_latency(latency)
@@ -97,6 +112,8 @@ class ServerState:
             self._by_path.clear()
             del self.requests[:]
             self.default = default
+        self.batches.clear()
+        self.files.clear()
 
     def pending(self) -> int:
         with self.lock:
