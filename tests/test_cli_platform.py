@@ -506,3 +506,135 @@ def test_platform_commands_without_a_key_say_which_variable_to_set(
     assert line.startswith("kimi: no API key: set MOONSHOT_API_KEY")
     assert server.requests == []
     assert KEY not in done.stderr
+
+
+# -- end to end: the local server's own files, batches and token count --------------------
+
+
+def test_tokens_is_the_local_servers_count_of_the_prompt(server: KimiServer) -> None:
+    # kimi.testing's rule: 4 per message, ceil(ASCII characters / 4), 1 per other character.
+    done = run_kimi(cli_env(server), "tokens", "Hello", "world")  # 4 + ceil(11 / 4)
+    assert (done.returncode, done.stdout) == (0, "7\n"), done.stderr
+    done = run_kimi(cli_env(server), "tokens", input="你好")
+    assert (done.returncode, done.stdout) == (0, "6\n"), done.stderr
+
+
+def test_files_list_of_an_account_without_files_prints_nothing(server: KimiServer) -> None:
+    done = run_kimi(cli_env(server), "files", "list")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    done = run_kimi(cli_env(server), "files", "list", "--json")
+    assert (done.returncode, json.loads(done.stdout)) == (0, [])
+
+
+@pytest.fixture
+def uploads(client: Any, tmp_path: Path) -> None:
+    """Skip unless this build sends multipart uploads: files.create needs the C core's
+    form argument (branch core-form), which a core without it refuses as a TypeError."""
+    probe = tmp_path / "probe.txt"
+    probe.write_text("probe")
+    try:
+        uploaded = client.files.create(file=probe, purpose="file-extract")
+    except TypeError as exc:
+        pytest.skip(f"files.create needs multipart uploads in the C core (branch core-form): {exc}")
+    client.files.delete(uploaded.id)
+
+
+def cli(server: KimiServer, *args: str) -> str:
+    """Run a command that must succeed; its stdout."""
+    done = run_kimi(cli_env(server), *args)
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    return done.stdout
+
+
+@pytest.mark.usefixtures("uploads")
+def test_files_upload_list_content_delete_round_trip(server: KimiServer, tmp_path: Path) -> None:
+    document = tmp_path / "notes on kimi.txt"
+    document.write_text("Streams are parsed in C.\n", encoding="utf-8")
+    file_id = cli(server, "files", "upload", str(document)).strip()
+    assert file_id in server.files and file_id.startswith("file-")
+    size = len("Streams are parsed in C.\n")
+    assert cli(server, "files", "list") == f"{file_id}  {size:>10}  file-extract  notes on kimi.txt\n"
+    extracted = json.loads(cli(server, "files", "content", file_id))
+    assert (extracted["content"], extracted["filename"]) == ("Streams are parsed in C.\n", "notes on kimi.txt")
+    assert cli(server, "files", "delete", file_id) == f"deleted {file_id}\n"
+    assert server.files == {} and cli(server, "files", "list") == ""
+
+
+@pytest.mark.usefixtures("uploads")
+def test_files_upload_json_is_the_file_object_with_the_purpose_asked(
+    server: KimiServer, tmp_path: Path
+) -> None:
+    data = tmp_path / "requests.jsonl"
+    data.write_bytes(b"{}\n")
+    uploaded = json.loads(cli(server, "files", "upload", str(data), "--purpose", "batch", "--json"))
+    assert (uploaded["purpose"], uploaded["bytes"], uploaded["filename"]) == ("batch", 3, "requests.jsonl")
+    assert server.files[uploaded["id"]]["purpose"] == "batch"
+
+
+@pytest.mark.usefixtures("uploads")
+def test_files_extract_prints_the_text_and_removes_the_upload_unless_kept(
+    server: KimiServer, tmp_path: Path
+) -> None:
+    document = tmp_path / "doc.md"
+    document.write_text("# Title\n\nBody: 你好\n", encoding="utf-8")
+    assert cli(server, "files", "extract", str(document)) == "# Title\n\nBody: 你好\n"
+    assert server.files == {}
+    assert cli(server, "files", "extract", str(document), "--keep") == "# Title\n\nBody: 你好\n"
+    (kept,) = server.files.values()
+    assert (kept["filename"], kept["purpose"]) == ("doc.md", "file-extract")
+
+
+def mixed_requests(path: Path) -> str:
+    """Three requests in both line shapes: a platform line, create() arguments with a
+    custom_id, create() arguments without one (numbered by its place: request-2)."""
+    ask = lambda text: [{"role": "user", "content": text}]  # noqa: E731
+    return write_lines(
+        path,
+        {"custom_id": "first", "method": "POST", "url": "/v1/chat/completions",
+         "body": {"model": "moonshot-v1-8k", "messages": ask("one"), "temperature": 0.3}},
+        {"custom_id": "second", "model": "moonshot-v1-8k", "messages": ask("two")},
+        "",
+        {"model": "moonshot-v1-8k", "messages": ask("three")},
+    )
+
+
+@pytest.mark.usefixtures("uploads")
+def test_batch_submit_wait_then_results_in_input_order(server: KimiServer, tmp_path: Path) -> None:
+    path = mixed_requests(tmp_path / "in.jsonl")
+    lines = cli(server, "batch", "submit", path, "--wait", "--poll", "0.05").splitlines()
+    assert len(lines) == 2 and lines[1] == "completed  3/3 completed, 0 failed"
+    batch_id = lines[0]
+    assert server.batches[batch_id]["status"] == "completed"
+    (uploaded,) = [f for f in server.files.values() if f["purpose"] == "batch"]
+    assert uploaded["id"] == server.batches[batch_id]["input_file_id"]
+
+    records = [json.loads(line) for line in cli(server, "batch", "results", batch_id).splitlines()]
+    assert [r["custom_id"] for r in records] == ["first", "second", "request-2"]
+    answers = [r["response"]["choices"][0]["message"]["content"] for r in records]
+    assert answers == ["one", "two", "three"]
+    assert [r["error"] for r in records] == [None, None, None]
+
+
+@pytest.mark.usefixtures("uploads")
+def test_batch_submit_status_wait_as_separate_commands(server: KimiServer, tmp_path: Path) -> None:
+    path = mixed_requests(tmp_path / "in.jsonl")
+    batch_id = cli(server, "batch", "submit", path, "--window", "3d").strip()
+    assert server.batches[batch_id]["completion_window"] == "3d"
+    status = cli(server, "batch", "status", batch_id).split()[0]
+    assert status in ("validating", "in_progress", "finalizing", "completed")
+    assert cli(server, "batch", "wait", batch_id, "--poll", "0.05") == "completed  3/3 completed, 0 failed\n"
+
+
+@pytest.mark.usefixtures("uploads")
+def test_batch_results_carry_the_typed_error_of_a_request_the_api_refused(
+    server: KimiServer, tmp_path: Path
+) -> None:
+    too_long = {"model": "moonshot-v1-8k", "messages": [{"role": "user", "content": "x"}],
+                "max_completion_tokens": 100_000}  # over the model's 8192 context
+    path = write_lines(tmp_path / "in.jsonl", {**PLAIN, "custom_id": "ok"}, {**too_long, "custom_id": "long"})
+    batch_id = cli(server, "batch", "submit", path, "--wait", "--poll", "0.05").splitlines()[0]
+    ok, refused = (json.loads(line) for line in cli(server, "batch", "results", batch_id).splitlines())
+    assert (ok["custom_id"], ok["error"]) == ("ok", None)
+    assert (refused["custom_id"], refused["response"]) == ("long", None)
+    assert refused["error"]["type"] == "InvalidRequestError"
+    assert refused["error"]["status_code"] == 400
