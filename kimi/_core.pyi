@@ -34,6 +34,8 @@ class Request:
         result_class: type | None = None,
         chunk_class: type | None = None,
         budget: int = 0,
+        form: tuple[tuple[str, str | None, str | None, bytes | None, str | None], ...] | None = None,
+        /,
     ) -> None: ...
 
 class Limiter:

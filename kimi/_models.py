@@ -67,6 +67,7 @@ class _method:
 class KimiObject:
     """A JSON object with attribute access; unknown fields are kept."""
 
+    __slots__ = ("__dict__", "_response")
     _fields: ClassVar[frozenset[str]] = frozenset()
     _nested: ClassVar[dict[str, type]] = {}
 

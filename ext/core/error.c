@@ -37,6 +37,8 @@ kimi_strerror(enum kimi_status status)
         return "certificate problem";
     case KIMI_EFORKED:
         return "used in a forked child";
+    case KIMI_EFILE:
+        return "file to upload unreadable";
     }
     return "unknown status";
 }

@@ -26,7 +26,8 @@ enum kimi_status {
     KIMI_ECANCELLED,    /* the binding's wait was interrupted by a signal
                            handler that raised (the core never returns it) */
     KIMI_ECERT,         /* a TLS certificate problem (never retried) */
-    KIMI_EFORKED        /* the transfer belongs to another process */
+    KIMI_EFORKED,       /* the transfer belongs to another process */
+    KIMI_EFILE          /* a file to upload cannot be opened or read */
 };
 
 #define KIMI_ERROR_MESSAGE_MAX 512
@@ -40,6 +41,7 @@ struct kimi_error {
                                refused it: retrying would bill it again */
     const char *limit;      /* the timeout that fired: "connect", "read",
                                "event" or "total" (static), else NULL */
+    int sys_errno;          /* errno behind a KIMI_EFILE, else 0 */
     char message[KIMI_ERROR_MESSAGE_MAX];
 };
 

@@ -320,11 +320,36 @@ set_tls(CURL *e, const struct kimi_tls *tls)
     }
 }
 
+/* The Content-Type line with the boundary is libcurl's; so is "Expect:
+ * 100-continue" above 1 MiB, kept for forms: a server that refuses the
+ * upload (401, 413) says so before the file is sent. */
+static enum kimi_status
+set_form(struct kimi_transfer *t, const struct kimi_request *req,
+         struct kimi_error *err)
+{
+    if (req->body != NULL || req->body_len > 0) {
+        return kimi_error_set(err, KIMI_EINVAL,
+                              "upload: a request has a body or a form, "
+                              "not both");
+    }
+    enum kimi_status st = kimi_form_build(&t->form, t->easy, req->form,
+                                          req->n_form, err);
+    if (st == KIMI_OK) {
+        curl_easy_setopt(t->easy, CURLOPT_MIMEPOST, t->form.mime);
+    }
+    return st;
+}
+
 static enum kimi_status
 set_method(struct kimi_transfer *t, const struct kimi_request *req,
            struct kimi_error *err)
 {
     CURL *e = t->easy;
+    if (req->n_form > 0 && strcmp(req->method, "POST") != 0) {
+        return kimi_error_set(err, KIMI_EINVAL,
+                              "upload: a form is sent with POST, not %.16s",
+                              req->method);
+    }
     if (strcmp(req->method, "GET") == 0) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
         return KIMI_OK;
@@ -336,6 +361,9 @@ set_method(struct kimi_transfer *t, const struct kimi_request *req,
     if (strcmp(req->method, "POST") != 0) {
         return kimi_error_set(err, KIMI_EINVAL, "unsupported method %.16s",
                               req->method);
+    }
+    if (req->n_form > 0) {
+        return set_form(t, req, err);
     }
     if (req->body_len > 0) {
         enum kimi_status st = kimi_buf_append(&t->request_body, req->body,
@@ -349,6 +377,21 @@ set_method(struct kimi_transfer *t, const struct kimi_request *req,
     curl_easy_setopt(e, CURLOPT_POSTFIELDS,
                      t->request_body.data ? t->request_body.data : "");
     return KIMI_OK;
+}
+
+/* Upload progress counts as activity only where a server can keep a body
+ * waiting: one that fits the socket buffers is sent at once, and the
+ * progress callback costs every step of every transfer.  A form's size
+ * is known once its files are measured. */
+static void
+watch_upload(struct kimi_transfer *t)
+{
+    if (t->request_body.len > KIMI_PROGRESS_BODY
+        || t->form.payload > (curl_off_t)KIMI_PROGRESS_BODY) {
+        curl_easy_setopt(t->easy, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(t->easy, CURLOPT_XFERINFODATA, t);
+        curl_easy_setopt(t->easy, CURLOPT_NOPROGRESS, 0L);
+    }
 }
 
 static void
@@ -365,14 +408,6 @@ set_options(struct kimi_transfer *t, const struct kimi_request *req,
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-    /* Upload progress counts as activity only where a server can keep a
-     * body waiting: one that fits the socket buffers is sent at once,
-     * and the progress callback costs every step of every transfer. */
-    if (req->body_len > KIMI_PROGRESS_BODY) {
-        curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
-        curl_easy_setopt(e, CURLOPT_XFERINFODATA, t);
-        curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
-    }
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->curl_message);
     if (req->timeouts.connect_ms > 0) {
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
@@ -415,6 +450,9 @@ kimi_transfer_start(struct kimi_transfer *t, CURL *easy, CURLSH *share,
     }
     if (st == KIMI_OK) {
         st = set_method(t, req, err);
+    }
+    if (st == KIMI_OK) {
+        watch_upload(t);
     }
     if (st == KIMI_OK && req->secret != NULL) {
         st = kimi_buf_append(&t->secret, req->secret, strlen(req->secret),
@@ -460,6 +498,12 @@ kimi_transfer_collect(CURLM *multi)
         struct kimi_transfer *t = (struct kimi_transfer *)owner;
         t->finished = 1;
         t->result = msg->data.result;
+        /* A file of the form stopped the upload: that is the failure,
+         * not libcurl's "aborted by callback". */
+        if (t->form.failed && !t->failed) {
+            t->failure = t->form.failure;
+            fail(t);
+        }
         kimi_transfer_note_progress(t);
         /* libcurl may quote a header the server sent (an echoed key). */
         if (t->curl_message[0] != '\0') {
@@ -659,9 +703,9 @@ failed_step(const struct kimi_transfer *t)
         return "TLS certificate check";
     }
     if (t->status_line == 0) {
-        return t->uploaded > 0 || t->request_body.len == 0
-                   ? "wait for the response"
-                   : "send the request";
+        int sends = t->request_body.len > 0 || t->form.mime != NULL;
+        return t->uploaded > 0 || !sends ? "wait for the response"
+                                         : "send the request";
     }
     if (!t->headers_done) {
         return "read the response headers";
@@ -781,6 +825,7 @@ kimi_transfer_free(struct kimi_transfer *t)
     curl_slist_free_all(t->headers);
     t->headers = NULL;
     kimi_buf_free(&t->request_body);
+    kimi_form_free(&t->form);
     kimi_buf_free(&t->no_proxy);
     kimi_buf_free(&t->secret);
     kimi_buf_free(&t->response_headers);

@@ -8,8 +8,9 @@
  * multi handle.  Backpressure belongs to the transfer: its write callback
  * pauses it (CURL_WRITEFUNC_PAUSE) while events wait for the consumer.
  *
- * Ownership: the transfer copies the request; the easy and multi handles
- * are borrowed.  Not thread-safe: one thread at a time per transfer.
+ * Ownership: the transfer copies the request (a form's files it opens,
+ * and reads as they are sent); the easy and multi handles are borrowed.
+ * Not thread-safe: one thread at a time per transfer.
  * After fork() only the process that started a transfer may step it
  * (told apart by the fork count of pool.h, with no system call);
  * elsewhere every step fails with KIMI_EFORKED and nothing of the
@@ -27,6 +28,7 @@
 #include "apierror.h"
 #include "buf.h"
 #include "error.h"
+#include "form.h"
 #include "sse.h"
 
 #define KIMI_MAX_BODY_DEFAULT ((size_t)64 * 1024 * 1024)
@@ -61,6 +63,11 @@ struct kimi_request {
     size_t n_headers;
     const char *body;               /* copied; may be NULL */
     size_t body_len;
+    const struct kimi_form_part *form;  /* a multipart POST instead of a
+                                       body: read at each start (data
+                                       copied, files opened), never
+                                       kept */
+    size_t n_form;
     struct kimi_timeouts timeouts;
     struct kimi_tls tls;
     int stream;                     /* expect an SSE body */
@@ -96,6 +103,8 @@ struct kimi_transfer {
                                        process that started it */
     struct curl_slist *headers;
     struct kimi_buf request_body;
+    struct kimi_form form;          /* built anew at each start, so a
+                                       retry reads its files again */
     struct kimi_buf no_proxy;       /* the user's no_proxy plus loopback */
     struct kimi_buf secret;
     int stream;

@@ -81,6 +81,7 @@ struct module_state {
     PyObject *object_class;     /* kimi._models.KimiObject */
     PyObject *str_nested;       /* "_nested" */
     PyObject *str_set_result;   /* "set_result", for futures */
+    PyObject *str_response;     /* "_response", on every reply object */
     PyObject *empty_tuple;
     struct kimi_key_entry keys[KIMI_KEY_CACHE_SIZE];
     struct kimi_nested_entry nested[KIMI_NESTED_CACHE_SIZE];
@@ -126,6 +127,8 @@ struct request {
     PyObject *secret;           /* str or None */
     PyObject *result_class;     /* class of a reply, None for bytes */
     PyObject *chunk_class;      /* class of a stream's chunks */
+    PyObject *form;             /* tuple of part tuples, or None */
+    struct kimi_form_part *parts;   /* views into form's items */
     long budget;                /* completion tokens it may produce */
     long tokens;                /* what limits count it as; -1: not yet */
 };
@@ -309,7 +312,8 @@ int kpy_admit_now(struct client *client, struct request *request,
  * Python objects (bytes when result_class is None); *tokens is what its
  * usage says it counted (-1: unknown).  A body that is not JSON, or too
  * deep to build, raises APIResponseValidationError (never retried).  A
- * reply that is read is counted in the client's usage totals. */
+ * reply that is read is counted in the client's usage totals, and a
+ * KimiObject result gets _response = (status, raw header block). */
 PyObject *kpy_parse_reply(struct module_state *st, struct client *client,
                           const struct kimi_transfer *t,
                           PyObject *result_class, long *tokens);

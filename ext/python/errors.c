@@ -27,6 +27,8 @@ class_for(struct module_state *st, const struct kimi_error *err,
         return PyExc_MemoryError;
     case KIMI_EINVAL:
         return PyExc_ValueError;
+    case KIMI_EFILE:
+        return PyExc_OSError;
     case KIMI_ETIMEOUT:
         return st->APITimeoutError;
     case KIMI_ECERT:
@@ -81,12 +83,18 @@ kimi_exception_new(struct module_state *st, const struct kimi_error *err,
     if (text == NULL) {
         return NULL;
     }
-    PyObject *exc = PyObject_CallOneArg(cls, text);
+    /* OSError(errno, text) is the subclass for errno, FileNotFoundError
+     * say, as open() would raise it. */
+    PyObject *exc = cls == PyExc_OSError && err->sys_errno != 0
+                        ? PyObject_CallFunction(cls, "iO", err->sys_errno,
+                                                text)
+                        : PyObject_CallOneArg(cls, text);
     Py_DECREF(text);
     if (exc == NULL) {
         return NULL;
     }
-    if (cls == PyExc_MemoryError || cls == PyExc_ValueError) {
+    if (cls == PyExc_MemoryError || cls == PyExc_ValueError
+        || cls == PyExc_OSError) {
         return exc;
     }
     if ((err->curl_code && set_attr_long(exc, "curl_code", err->curl_code))

@@ -101,6 +101,30 @@ kpy_exchange_open(struct module_state *st, struct kimi_pool *pool,
     return 0;
 }
 
+/* obj._response = (status, the final header block as received, the key
+ * redacted): a slot of KimiObject, so it stays out of the fields. */
+static int
+set_response(struct module_state *st, PyObject *obj,
+             const struct kimi_transfer *t)
+{
+    PyObject *status = PyLong_FromLong(t->status);
+    PyObject *headers = PyBytes_FromStringAndSize(
+        t->response_headers.data ? t->response_headers.data : "",
+        (Py_ssize_t)t->response_headers.len);
+    PyObject *response = NULL;
+    if (status != NULL && headers != NULL) {
+        response = PyTuple_Pack(2, status, headers);
+    }
+    Py_XDECREF(status);
+    Py_XDECREF(headers);
+    if (response == NULL) {
+        return -1;
+    }
+    int rc = PyObject_SetAttr(obj, st->str_response, response);
+    Py_DECREF(response);
+    return rc;
+}
+
 PyObject *
 kpy_parse_reply(struct module_state *st, struct client *client,
                 const struct kimi_transfer *t, PyObject *result_class,
@@ -144,6 +168,11 @@ kpy_parse_reply(struct module_state *st, struct client *client,
                        "response: the %zu-byte reply cannot be built",
                        t->body.len);
         return kimi_raise_from_current(st, &err, 0);
+    }
+    if (PyType_IsSubtype(Py_TYPE(obj), (PyTypeObject *)st->object_class)
+        && set_response(st, obj, t) < 0) {
+        Py_DECREF(obj);
+        return NULL;
     }
     return obj;
 }

@@ -76,9 +76,10 @@ core_exec(PyObject *module)
     }
     st->str_nested = PyUnicode_InternFromString("_nested");
     st->str_set_result = PyUnicode_InternFromString("set_result");
+    st->str_response = PyUnicode_InternFromString("_response");
     st->empty_tuple = PyTuple_New(0);
     if (st->str_nested == NULL || st->str_set_result == NULL
-        || st->empty_tuple == NULL) {
+        || st->str_response == NULL || st->empty_tuple == NULL) {
         goto done;
     }
     st->pending = PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type);
@@ -227,6 +228,7 @@ core_clear(PyObject *module)
     Py_CLEAR(st->object_class);
     Py_CLEAR(st->str_nested);
     Py_CLEAR(st->str_set_result);
+    Py_CLEAR(st->str_response);
     Py_CLEAR(st->empty_tuple);
     kimi_convert_clear_caches(st);
     return 0;

@@ -9,6 +9,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <string.h>
 
 int
 kpy_seconds_to_ms(PyObject *value, const char *name, long *out)
@@ -84,6 +85,118 @@ header_lines(struct request *self)
     return 0;
 }
 
+/* UTF-8 of a str (or NULL for None when may_be_none) without NUL, which
+ * libcurl would cut the string at; CR and LF too when no_newline (a
+ * header value). */
+static int
+form_text(PyObject *value, const char *what, Py_ssize_t i, int may_be_none,
+          int no_newline, const char **out)
+{
+    Py_ssize_t len = 0;
+    *out = NULL;
+    if (value == Py_None && may_be_none) {
+        return 0;
+    }
+    if (!PyUnicode_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "Request: form part %zd: %s must be a "
+                     "str%s", i, what, may_be_none ? " or None" : "");
+        return -1;
+    }
+    *out = PyUnicode_AsUTF8AndSize(value, &len);
+    if (*out == NULL) {
+        return -1;
+    }
+    if (strlen(*out) != (size_t)len
+        || (no_newline && strpbrk(*out, "\r\n") != NULL)) {
+        PyErr_Format(PyExc_ValueError, "Request: form part %zd: %s contains "
+                     "%s", i, what, no_newline ? "NUL, CR or LF" : "NUL");
+        return -1;
+    }
+    return 0;
+}
+
+/* One (name, filename, content_type, data, path) tuple as a core part
+ * whose strings and bytes stay borrowed from it. */
+static int
+form_part(PyObject *item, Py_ssize_t i, struct kimi_form_part *part)
+{
+    if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 5) {
+        PyErr_Format(PyExc_TypeError, "Request: form part %zd must be a "
+                     "(name, filename, content_type, data, path) tuple", i);
+        return -1;
+    }
+    PyObject *data = PyTuple_GET_ITEM(item, 3);
+    PyObject *path = PyTuple_GET_ITEM(item, 4);
+    if (form_text(PyTuple_GET_ITEM(item, 0), "name", i, 0, 0, &part->name)
+            < 0
+        || form_text(PyTuple_GET_ITEM(item, 1), "filename", i, 1, 0,
+                     &part->filename) < 0
+        || form_text(PyTuple_GET_ITEM(item, 2), "content_type", i, 1, 1,
+                     &part->content_type) < 0
+        || form_text(path, "path", i, 1, 0, &part->path) < 0) {
+        return -1;
+    }
+    if (data != Py_None && !PyBytes_Check(data)) {
+        PyErr_Format(PyExc_TypeError, "Request: form part %zd: data must be "
+                     "bytes or None", i);
+        return -1;
+    }
+    if ((data == Py_None) == (path == Py_None)) {
+        PyErr_Format(PyExc_ValueError, "Request: form part %zd needs data "
+                     "or a path, not %s", i,
+                     data == Py_None ? "neither" : "both");
+        return -1;
+    }
+    if (data != Py_None) {
+        part->data = PyBytes_AS_STRING(data);
+        part->data_len = (size_t)PyBytes_GET_SIZE(data);
+    }
+    return 0;
+}
+
+/* The form's parts as the core reads them (valid while the tuple lives:
+ * its items are tuples of immutable objects). */
+static int
+form_parts(struct request *self)
+{
+    PyObject *form = self->form;
+    if (form == Py_None) {
+        return 0;
+    }
+    if (!PyTuple_Check(form)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "Request: form must be a tuple of parts or None");
+        return -1;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(form);
+    if (n == 0) {
+        PyErr_SetString(PyExc_ValueError, "Request: form has no parts");
+        return -1;
+    }
+    if (self->body != Py_None) {
+        PyErr_SetString(PyExc_ValueError,
+                        "Request: a form request has no body");
+        return -1;
+    }
+    if (strcmp(self->core.method, "POST") != 0) {
+        PyErr_SetString(PyExc_ValueError, "Request: a form is sent with POST");
+        return -1;
+    }
+    self->parts = PyMem_Calloc((size_t)n, sizeof(*self->parts));
+    if (self->parts == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (form_part(PyTuple_GET_ITEM(form, i), i, &self->parts[i]) < 0) {
+            return -1;
+        }
+    }
+    self->core.form = self->parts;
+    self->core.n_form = (size_t)n;
+    return 0;
+}
+
 static int
 parse_timeouts(struct request *self, PyObject *connect, PyObject *read,
                PyObject *event, PyObject *total)
@@ -135,17 +248,18 @@ request_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     PyObject *result_class = Py_None;
     PyObject *chunk_class = Py_None;
     long budget = 0;
+    PyObject *form = Py_None;
 
     if (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0) {
         PyErr_SetString(PyExc_TypeError,
                         "Request: arguments are positional only");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "UUO!|OpOOOOpOOOOOOOl:Request", &method, &url,
-                          &PyTuple_Type, &headers, &body, &stream, &connect,
-                          &read, &event, &total, &verify, &ca_file, &ca_dir,
-                          &cert_file, &key_file, &secret, &result_class,
-                          &chunk_class, &budget)) {
+    if (!PyArg_ParseTuple(args, "UUO!|OpOOOOpOOOOOOOlO:Request", &method,
+                          &url, &PyTuple_Type, &headers, &body, &stream,
+                          &connect, &read, &event, &total, &verify, &ca_file,
+                          &ca_dir, &cert_file, &key_file, &secret,
+                          &result_class, &chunk_class, &budget, &form)) {
         return NULL;
     }
     if (budget < 0) {
@@ -171,6 +285,7 @@ request_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->secret = Py_NewRef(secret);
     self->result_class = Py_NewRef(result_class);
     self->chunk_class = Py_NewRef(chunk_class);
+    self->form = Py_NewRef(form);
     self->budget = budget;
     self->tokens = -1;
 
@@ -186,7 +301,8 @@ request_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (core->method == NULL || core->url == NULL || header_lines(self) < 0
         || parse_timeouts(self, connect, read, event, total) < 0
         || parse_tls(self, verify) < 0
-        || utf8_or_null(secret, "secret", &core->secret) < 0) {
+        || utf8_or_null(secret, "secret", &core->secret) < 0
+        || form_parts(self) < 0) {
         Py_DECREF(self);
         return NULL;
     }
@@ -217,6 +333,7 @@ request_dealloc(struct request *self)
     PyObject_GC_UnTrack(self);
     request_clear(self);
     PyMem_Free(self->lines);
+    PyMem_Free(self->parts);
     Py_XDECREF(self->method);
     Py_XDECREF(self->url);
     Py_XDECREF(self->headers);
@@ -226,6 +343,7 @@ request_dealloc(struct request *self)
     Py_XDECREF(self->cert_file);
     Py_XDECREF(self->key_file);
     Py_XDECREF(self->secret);
+    Py_XDECREF(self->form);
     type->tp_free((PyObject *)self);
     Py_DECREF(type);
 }
@@ -261,9 +379,12 @@ static PyType_Slot request_slots[] = {
                 "connect=None, read=None, event=None, total=None, "
                 "verify=True, ca_file=None, ca_dir=None, cert_file=None, "
                 "key_file=None, secret=None, result_class=None, "
-                "chunk_class=None, budget=0, /)\n"
+                "chunk_class=None, budget=0, form=None, /)\n"
                 "One HTTP request, checked once; timeouts in seconds; "
-                "budget is the completion tokens it may produce."},
+                "budget is the completion tokens it may produce; form, a "
+                "tuple of (name, filename, content_type, data, path) "
+                "parts, is sent as multipart/form-data, files streamed "
+                "from disk."},
     {0, NULL},
 };
 

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -57,7 +58,8 @@ sleep_ms(int ms)
 /* ---- the scripted loopback server ------------------------------------- */
 
 #define SRV_MAX_CONNS 16
-#define SRV_REQ_MAX ((size_t)64 * 1024)
+/* Room for a form over libcurl's 1 MiB "Expect: 100-continue" mark. */
+#define SRV_REQ_MAX ((size_t)2 * 1024 * 1024)
 #define SRV_MAX_PIECES 32
 #define SRV_MAX_REPLIES 8
 #define SRV_ARENA ((size_t)4 * 1024 * 1024)
@@ -86,6 +88,7 @@ struct srv_reply {
 struct srv_conn {
     int fd;                 /* -1: free slot */
     unsigned long used;     /* last activity, to evict the oldest */
+    int continued;          /* 100 Continue sent for the request read */
     size_t len;
     char buf[SRV_REQ_MAX];
 };
@@ -156,6 +159,7 @@ srv_drop(struct srv_conn *c)
     }
     c->fd = -1;
     c->len = 0;
+    c->continued = 0;
 }
 
 /* Hold the connection silent until released, stopped, the peer closes,
@@ -219,8 +223,20 @@ srv_serve(struct srv_conn *c)
         }
         size_t total = head_len + body_len;
         if (c->len < total) {
+            /* libcurl waits up to a second for this before a large body. */
+            static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            if (!c->continued
+                && memmem(c->buf, head_len, "\r\nExpect: 100-continue\r\n",
+                          24) != NULL) {
+                c->continued = 1;
+                if (send_all(c->fd, go_on, sizeof(go_on) - 1) != 0) {
+                    srv_drop(c);
+                    return 0;
+                }
+            }
             return 1;
         }
+        c->continued = 0;
 
         memset(&reply, 0, sizeof(reply));
         pthread_mutex_lock(&srv.lock);
@@ -2106,6 +2122,365 @@ test_run_driver_steps_many_transfers_on_one_multi_handle(void)
     srv_finish();
 }
 
+/* ---- 20. multipart forms ---------------------------------------------- */
+
+/* n bytes of a pattern no two seeds share, every byte value included. */
+static void
+fill_pattern(char *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        p[i] = (char)((i * 31 + seed * 7 + i / 251) % 256);
+    }
+}
+
+/* Replace the file at path with n bytes; 0 on failure. */
+static int
+write_file(const char *path, const char *bytes, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (f == NULL) {
+        return 0;
+    }
+    int ok = fwrite(bytes, 1, n, f) == n;
+    return fclose(f) == 0 && ok;
+}
+
+/* A new empty file's path in path (at least 64 bytes); 0 on failure. */
+static int
+temp_path(char *path, size_t size)
+{
+    const char *dir = getenv("TMPDIR");
+    snprintf(path, size, "%s/kimi-form-XXXXXX",
+             dir != NULL && dir[0] != '\0' ? dir : "/tmp");
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        return 0;
+    }
+    close(fd);
+    return 1;
+}
+
+/* What libcurl sends for the two parts of form_parts() with boundary
+ * bound: each part "--" boundary CRLF, its header lines, CRLF, its bytes,
+ * CRLF; then "--" boundary "--" CRLF.  Fills out (malloc'ed) and returns
+ * its length. */
+static size_t
+expected_form(char **out, const char *bound, const char *file,
+              size_t file_len, const char *data, size_t data_len)
+{
+    char head1[512];
+    char head2[512];
+    char tail[128];
+    int n1 = snprintf(head1, sizeof(head1),
+                      "--%s\r\nContent-Disposition: form-data; "
+                      "name=\"file\"; filename=\"notes.bin\"\r\n"
+                      "Content-Type: application/octet-stream\r\n\r\n",
+                      bound);
+    int n2 = snprintf(head2, sizeof(head2),
+                      "\r\n--%s\r\nContent-Disposition: form-data; "
+                      "name=\"purpose\"\r\n\r\n",
+                      bound);
+    int n3 = snprintf(tail, sizeof(tail), "\r\n--%s--\r\n", bound);
+    size_t len = (size_t)n1 + file_len + (size_t)n2 + data_len + (size_t)n3;
+    char *p = malloc(len);
+    if (p == NULL) {
+        fprintf(stderr, "test_http: out of memory\n");
+        exit(2);
+    }
+    *out = p;
+    memcpy(p, head1, (size_t)n1);
+    p += n1;
+    memcpy(p, file, file_len);
+    p += file_len;
+    memcpy(p, head2, (size_t)n2);
+    p += n2;
+    memcpy(p, data, data_len);
+    p += data_len;
+    memcpy(p, tail, (size_t)n3);
+    return len;
+}
+
+/* A file part, then an in-memory one. */
+static void
+form_parts(struct kimi_form_part parts[2], const char *path,
+           const char *data, size_t data_len)
+{
+    memset(parts, 0, 2 * sizeof(parts[0]));
+    parts[0].name = "file";
+    parts[0].filename = "notes.bin";
+    parts[0].content_type = "application/octet-stream";
+    parts[0].path = path;
+    parts[1].name = "purpose";
+    parts[1].data = data;
+    parts[1].data_len = data_len;
+}
+
+/* What a form test sends: a temporary file of pattern bytes (see
+ * fill_pattern) as the first part, data as the second. */
+struct form_case {
+    char path[256];
+    char *file;         /* the file's bytes */
+    size_t file_len;
+    struct kimi_form_part parts[2];
+};
+
+static void
+form_case_init(struct form_case *fc, size_t file_len, unsigned seed,
+               const char *data, size_t data_len)
+{
+    fc->file = malloc(file_len);
+    fc->file_len = file_len;
+    if (fc->file == NULL || !temp_path(fc->path, sizeof(fc->path))) {
+        fprintf(stderr, "test_http: cannot make a file to send\n");
+        exit(2);
+    }
+    fill_pattern(fc->file, file_len, seed);
+    CHECK(write_file(fc->path, fc->file, file_len));
+    form_parts(fc->parts, fc->path, data, data_len);
+}
+
+static void
+form_case_free(struct form_case *fc)
+{
+    unlink(fc->path);
+    free(fc->file);
+}
+
+/* A POST of the two parts to /v1/files. */
+static void
+call_init_form(struct call *c, struct kimi_form_part parts[2])
+{
+    call_init(c, "POST", "/v1/files", 0);
+    c->req.form = parts;
+    c->req.n_form = 2;
+}
+
+/* The seen request's body is exactly the two parts, with the boundary
+ * its Content-Type names. */
+static int
+seen_form_is(const char *file, size_t file_len, const char *data,
+             size_t data_len)
+{
+    static const char prefix[] = "multipart/form-data; boundary=";
+    const char *type = seen_header("content-type");
+    if (type == NULL || strncmp(type, prefix, sizeof(prefix) - 1) != 0) {
+        fprintf(stderr, "  Content-Type: %s\n", type ? type : "(none)");
+        return 0;
+    }
+    char bound[128];
+    snprintf(bound, sizeof(bound), "%s", type + sizeof(prefix) - 1);
+    char *want = NULL;
+    size_t want_len = expected_form(&want, bound, file, file_len, data,
+                                    data_len);
+    char length[32];
+    snprintf(length, sizeof(length), "%zu", want_len);
+    int ok = seen_header_is("content-length", length)
+             && seen_len - seen_head_len == want_len
+             && memcmp(seen + seen_head_len, want, want_len) == 0;
+    free(want);
+    return ok;
+}
+
+static void
+test_form_parts_arrive_as_multipart_byte_for_byte(void)
+{
+    static const char data[] = "file-extract\0with a NUL";
+    struct form_case fc;
+    struct call c;
+
+    form_case_init(&fc, 5000, 1, data, sizeof(data) - 1);
+    srv_begin();
+    struct srv_reply *r = srv_reply(SRV_KEEP);
+    srv_whole(r, "200 OK", "application/json", "{\"id\":\"f-1\"}", 12);
+    call_init_form(&c, fc.parts);
+    CHECK(call_fetch(&c, &pool) == KIMI_OK);
+    CHECK(c.t.status == 200);
+    CHECK_MEM(c.t.body.data, c.t.body.len, "{\"id\":\"f-1\"}", 12);
+    call_end(&c, &pool);
+    srv_take_request();
+    CHECK(seen_starts_with("POST /v1/files HTTP/1.1\r\n"));
+    CHECK(seen_form_is(fc.file, fc.file_len, data, sizeof(data) - 1));
+    CHECK(seen_header("expect") == NULL);   /* under libcurl's 1 MiB */
+    srv_finish();
+    form_case_free(&fc);
+}
+
+static void
+test_form_over_a_mebibyte_waits_for_100_continue_then_streams(void)
+{
+    struct form_case fc;
+    struct call c;
+
+    form_case_init(&fc, (size_t)1536 * 1024, 2, "batch", 5);
+    srv_begin();
+    struct srv_reply *r = srv_reply(SRV_KEEP);
+    srv_whole(r, "200 OK", "application/json", "{}", 2);
+    call_init_form(&c, fc.parts);
+    int64_t began = now_ms();
+    CHECK(call_fetch(&c, &pool) == KIMI_OK);
+    /* Without the server's 100, libcurl would have waited 1 s. */
+    CHECK(now_ms() - began < 1000);
+    CHECK(c.t.status == 200);
+    CHECK(c.t.uploaded > (curl_off_t)fc.file_len);  /* progress watched */
+    call_end(&c, &pool);
+    srv_take_request();
+    CHECK(seen_header_is("expect", "100-continue"));
+    CHECK(seen_form_is(fc.file, fc.file_len, "batch", 5));
+    srv_finish();
+    form_case_free(&fc);
+}
+
+static void
+test_form_with_a_missing_file_fails_before_anything_is_sent(void)
+{
+    char path[256];
+    char dir[256];
+    struct kimi_form_part parts[2];
+    struct call c;
+
+    CHECK(temp_path(path, sizeof(path)));
+    unlink(path);
+    form_parts(parts, path, "x", 1);
+    srv_begin();
+    int before = srv_accepted();
+    call_init_form(&c, parts);
+    CHECK(call_start(&c, &pool) == KIMI_EFILE);
+    CHECK(c.err.status == KIMI_EFILE);
+    CHECK(c.err.sys_errno == ENOENT);
+    CHECK(strstr(c.err.message, path) != NULL);
+    CHECK(strstr(c.err.message, "cannot open") != NULL);
+    call_end(&c, &pool);
+
+    /* A directory has no size to send. */
+    snprintf(dir, sizeof(dir), "%s", path);
+    CHECK(mkdir(dir, 0700) == 0);
+    form_parts(parts, dir, "x", 1);
+    call_init_form(&c, parts);
+    CHECK(call_start(&c, &pool) == KIMI_EFILE);
+    CHECK(c.err.sys_errno == EISDIR);
+    call_end(&c, &pool);
+    rmdir(dir);
+
+    /* A body and a form, or a form on GET: refused. */
+    CHECK(temp_path(path, sizeof(path)));
+    form_parts(parts, path, "x", 1);
+    call_init_form(&c, parts);
+    c.req.body = "{}";
+    c.req.body_len = 2;
+    CHECK(call_start(&c, &pool) == KIMI_EINVAL);
+    CHECK(strstr(c.err.message, "not both") != NULL);
+    call_end(&c, &pool);
+    call_init(&c, "GET", "/v1/files", 0);
+    c.req.form = parts;
+    c.req.n_form = 2;
+    CHECK(call_start(&c, &pool) == KIMI_EINVAL);
+    call_end(&c, &pool);
+    CHECK(srv_accepted() == before);
+    srv_finish();
+    unlink(path);
+}
+
+/* Each start measures and reads the file again: a retry after a lost
+ * reply sends what the file holds then, from its first byte.  A file
+ * removed once the transfer started is still sent whole.  When libcurl
+ * itself sends again (a kept connection found closed), it rewinds the
+ * parts. */
+static void
+test_form_is_read_again_at_each_start(void)
+{
+    char first[3000];
+    char second[4000];
+    char path[256];
+    struct kimi_form_part parts[2];
+    struct kimi_pool own;
+    struct kimi_error err = {0};
+    struct call c;
+
+    fill_pattern(first, sizeof(first), 3);
+    fill_pattern(second, sizeof(second), 4);
+    CHECK(temp_path(path, sizeof(path)));
+    CHECK(write_file(path, first, sizeof(first)));
+    form_parts(parts, path, "p", 1);
+
+    /* A new connection (its own pool): libcurl does not send again. */
+    memset(&own, 0, sizeof(own));
+    CHECK(kimi_pool_init(&own, 1, &err) == KIMI_OK);
+    srv_begin();
+    srv_reply(SRV_CLOSE);   /* read the request, hang up unanswered */
+    struct srv_reply *r = srv_reply(SRV_KEEP);
+    srv_whole(r, "200 OK", "application/json", "{}", 2);
+    call_init_form(&c, parts);
+    CHECK(call_fetch(&c, &own) == KIMI_ECONNECT);
+    call_end(&c, &own);
+    srv_take_request();
+    CHECK(seen_form_is(first, sizeof(first), "p", 1));
+
+    CHECK(write_file(path, second, sizeof(second)));
+    struct kimi_request again = c.req;
+    call_init(&c, "POST", "/v1/files", 0);
+    c.req = again;
+    CHECK(call_start(&c, &own) == KIMI_OK);
+    CHECK(unlink(path) == 0);
+    CHECK(call_wait(&c, kimi_drive_body) == KIMI_OK);
+    CHECK(c.t.status == 200);
+    call_end(&c, &own);
+    srv_take_request();
+    CHECK(seen_form_is(second, sizeof(second), "p", 1));
+    srv_finish();
+
+    /* The kept connection closes at the form: libcurl rewinds and sends
+     * it again on a new one, within the one transfer. */
+    CHECK(write_file(path, first, sizeof(first)));
+    srv_begin();
+    r = srv_reply(SRV_KEEP);
+    srv_whole(r, "200 OK", "application/json", "{}", 2);
+    srv_reply(SRV_CLOSE);
+    r = srv_reply(SRV_KEEP);
+    srv_whole(r, "200 OK", "application/json", "{\"n\":2}", 7);
+    call_init(&c, "GET", "/v1/models", 0);
+    CHECK(call_fetch(&c, &own) == KIMI_OK);
+    call_end(&c, &own);
+    int served = srv_get(&srv.served);
+    call_init_form(&c, parts);
+    CHECK(call_fetch(&c, &own) == KIMI_OK);
+    CHECK_MEM(c.t.body.data, c.t.body.len, "{\"n\":2}", 7);
+    call_end(&c, &own);
+    CHECK(srv_get(&srv.served) - served == 2);
+    srv_take_request();
+    CHECK(seen_form_is(first, sizeof(first), "p", 1));
+    srv_finish();
+    kimi_pool_free(&own);
+    unlink(path);
+}
+
+/* A file cut short after it was measured ends the upload at once with
+ * KIMI_EFILE, not with a server waiting for the missing bytes. */
+static void
+test_form_file_that_shrinks_while_sent_is_a_file_error(void)
+{
+    struct form_case fc;
+    struct call c;
+
+    form_case_init(&fc, (size_t)300 * 1024, 5, "p", 1);
+    srv_begin();
+    int served = srv_get(&srv.served);
+    call_init_form(&c, fc.parts);
+    CHECK(call_start(&c, &pool) == KIMI_OK);
+    CHECK(truncate(fc.path, 100 * 1024) == 0);
+    int64_t began = now_ms();
+    CHECK(call_wait(&c, kimi_drive_body) == KIMI_EFILE);
+    CHECK(now_ms() - began < IDLE_TIMEOUT_MS / 2);
+    CHECK(c.err.status == KIMI_EFILE);
+    CHECK(c.err.sys_errno == 0);
+    CHECK(strstr(c.err.message, "shrank") != NULL);
+    CHECK(strstr(c.err.message, fc.path) != NULL);
+    CHECK(strstr(c.err.message, "102400 of its 307200 bytes") != NULL);
+    call_end(&c, &pool);
+    CHECK(srv_get(&srv.served) == served);  /* never a whole request */
+    srv_finish();
+    form_case_free(&fc);
+}
+
 int
 main(void)
 {
@@ -2145,6 +2520,11 @@ main(void)
     test_socket_driver_streams_through_an_event_loop();
     test_run_driver_steps_many_transfers_on_one_multi_handle();
     test_forked_child_uses_its_own_lane_and_parent_lane_survives();
+    test_form_parts_arrive_as_multipart_byte_for_byte();
+    test_form_over_a_mebibyte_waits_for_100_continue_then_streams();
+    test_form_with_a_missing_file_fails_before_anything_is_sent();
+    test_form_is_read_again_at_each_start();
+    test_form_file_that_shrinks_while_sent_is_a_file_error();
 
     kimi_pool_free(&pool);
     srv_stop();
