@@ -5,7 +5,8 @@ Pinned here: what each command prints on stdout (ids, aligned lines, JSON), that
 request it makes is the one the library would, and its exit status with one ``kimi:``
 line on stderr when it cannot finish: 1 for what the platform said (an unlisted model,
 a batch that failed, expired or was cancelled), 2 for an input the command refuses
-before sending anything. Replies here are scripted per path, so each outcome is exact.
+before sending anything. Most replies are scripted per path, so each outcome is exact;
+the last section runs on the server's own files, batches and token count, end to end.
 """
 
 from __future__ import annotations
@@ -526,19 +527,6 @@ def test_files_list_of_an_account_without_files_prints_nothing(server: KimiServe
     assert (done.returncode, json.loads(done.stdout)) == (0, [])
 
 
-@pytest.fixture
-def uploads(client: Any, tmp_path: Path) -> None:
-    """Skip unless this build sends multipart uploads: files.create needs the C core's
-    form argument (branch core-form), which a core without it refuses as a TypeError."""
-    probe = tmp_path / "probe.txt"
-    probe.write_text("probe")
-    try:
-        uploaded = client.files.create(file=probe, purpose="file-extract")
-    except TypeError as exc:
-        pytest.skip(f"files.create needs multipart uploads in the C core (branch core-form): {exc}")
-    client.files.delete(uploaded.id)
-
-
 def cli(server: KimiServer, *args: str) -> str:
     """Run a command that must succeed; its stdout."""
     done = run_kimi(cli_env(server), *args)
@@ -546,7 +534,6 @@ def cli(server: KimiServer, *args: str) -> str:
     return done.stdout
 
 
-@pytest.mark.usefixtures("uploads")
 def test_files_upload_list_content_delete_round_trip(server: KimiServer, tmp_path: Path) -> None:
     document = tmp_path / "notes on kimi.txt"
     document.write_text("Streams are parsed in C.\n", encoding="utf-8")
@@ -560,7 +547,6 @@ def test_files_upload_list_content_delete_round_trip(server: KimiServer, tmp_pat
     assert server.files == {} and cli(server, "files", "list") == ""
 
 
-@pytest.mark.usefixtures("uploads")
 def test_files_upload_json_is_the_file_object_with_the_purpose_asked(
     server: KimiServer, tmp_path: Path
 ) -> None:
@@ -571,7 +557,6 @@ def test_files_upload_json_is_the_file_object_with_the_purpose_asked(
     assert server.files[uploaded["id"]]["purpose"] == "batch"
 
 
-@pytest.mark.usefixtures("uploads")
 def test_files_extract_prints_the_text_and_removes_the_upload_unless_kept(
     server: KimiServer, tmp_path: Path
 ) -> None:
@@ -598,7 +583,6 @@ def mixed_requests(path: Path) -> str:
     )
 
 
-@pytest.mark.usefixtures("uploads")
 def test_batch_submit_wait_then_results_in_input_order(server: KimiServer, tmp_path: Path) -> None:
     path = mixed_requests(tmp_path / "in.jsonl")
     lines = cli(server, "batch", "submit", path, "--wait", "--poll", "0.05").splitlines()
@@ -615,7 +599,6 @@ def test_batch_submit_wait_then_results_in_input_order(server: KimiServer, tmp_p
     assert [r["error"] for r in records] == [None, None, None]
 
 
-@pytest.mark.usefixtures("uploads")
 def test_batch_submit_status_wait_as_separate_commands(server: KimiServer, tmp_path: Path) -> None:
     path = mixed_requests(tmp_path / "in.jsonl")
     batch_id = cli(server, "batch", "submit", path, "--window", "3d").strip()
@@ -625,7 +608,6 @@ def test_batch_submit_status_wait_as_separate_commands(server: KimiServer, tmp_p
     assert cli(server, "batch", "wait", batch_id, "--poll", "0.05") == "completed  3/3 completed, 0 failed\n"
 
 
-@pytest.mark.usefixtures("uploads")
 def test_batch_results_carry_the_typed_error_of_a_request_the_api_refused(
     server: KimiServer, tmp_path: Path
 ) -> None:
