@@ -25,9 +25,6 @@ else:
     from ._base_client import Timeout
     from ._client import DEFAULT_BASE_URL, Kimi
     from ._limits import Limits, LimitsState
-    from ._cost import Price, cost, prices
-    from ._usage import ModelUsage, UsageTotals
-    from ._raw import Headers, RateLimitInfo, RawResponse
     from ._map import MapResult
     from ._exceptions import (
         APIConnectionError,
@@ -173,10 +170,30 @@ def _unbuilt_error(failure: ImportError) -> ImportError:
     return ImportError(f"kimi: {reason}: {_BUILD_HINT}", name="kimi._core")
 
 
-if _core_failure is not None:
+# Names whose modules load on first use: most programs never price a reply or read
+# raw headers, and import time is part of what kimi is for.
+_LAZY = {
+    "Price": "_cost",
+    "prices": "_cost",
+    "cost": "_cost",
+    "UsageTotals": "_usage",
+    "ModelUsage": "_usage",
+    "Headers": "_raw",
+    "RateLimitInfo": "_raw",
+    "RawResponse": "_raw",
+}
 
-    def __getattr__(name: str) -> object:
-        """Only reached in an unbuilt checkout: client names explain how to build."""
-        if name in __all__ and name != "__version__":
-            raise _unbuilt_error(_core_failure) from _core_failure
+
+def __getattr__(name: str) -> object:
+    """The lazily loaded names; in an unbuilt checkout, client names explain how to
+    build."""
+    if _core_failure is not None and name in __all__ and name != "__version__":
+        raise _unbuilt_error(_core_failure) from _core_failure
+    module = _LAZY.get(name)
+    if module is None:
         raise AttributeError(f"module 'kimi' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"kimi.{module}"), name)
+    globals()[name] = value
+    return value

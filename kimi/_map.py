@@ -18,8 +18,8 @@ import sys
 import time
 
 from . import _core
-from ._exceptions import KimiError
-from ._resources import shape_chat
+from ._exceptions import KimiError, ModelNotFoundError
+from ._resources import checked_model, shape_chat
 
 __all__ = ["MapResult", "Plan", "run_map", "AsyncMap"]
 
@@ -186,6 +186,16 @@ class Plan:
         self.live = 0
         self.failure: BaseException | None = None
         self.progress = _Progress(progress, total)
+        # check_models: the model list by id, filled before the first item starts.
+        self.models: dict[str, Any] | None = None
+
+    def _shape(self, params: Any) -> tuple[Any, ...]:
+        shape = _shape(params, self.client._defaults)
+        if self.models is not None:
+            found = checked_model(shape[2]["model"], self.models)
+            if isinstance(found, Exception):
+                raise found
+        return shape
 
     def more(self) -> bool:
         return self.live > 0 or bool(self._retries) or not self.exhausted
@@ -207,8 +217,8 @@ class Plan:
             index = self._next_index
             self._next_index += 1
             try:
-                item = _Item(index, params, _shape(params, self.client._defaults))
-            except (TypeError, ValueError) as exc:
+                item = _Item(index, params, self._shape(params))
+            except (TypeError, ValueError, ModelNotFoundError) as exc:
                 self._record(index, params, None, exc)
                 continue
             self.live += 1
@@ -259,6 +269,8 @@ def run_map(plan: Plan) -> Iterator[MapResult]:
     first result is asked for; leaving it (break, close, an exception) cancels what is
     in flight."""
     client = plan.client
+    if client.check_models:
+        plan.models = client.models._listed()
     runner = _core.Runner(client._core())
     items: dict[int, _Item] = {}
     held: _Item | None = None      # taken, but not admitted yet
@@ -320,6 +332,8 @@ class AsyncMap:
 
         plan = self._plan
         client = plan.client
+        if client.check_models:
+            plan.models = await client.models._listed()
         done: asyncio.Queue[tuple[_Item, Any, BaseException | None]] = asyncio.Queue()
         tasks: set[asyncio.Task[None]] = set()
 

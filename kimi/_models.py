@@ -121,6 +121,13 @@ class KimiObject:
 
     __hash__ = None  # type: ignore[assignment]
 
+    @_method
+    def __getstate__(self) -> Any:
+        # Defined so every pickle protocol takes the object (0 and 1 refuse a class
+        # with __slots__ otherwise), and as a method a field cannot hide.
+        kept = getattr(self, "_response", None)
+        return self.__dict__ if kept is None else (self.__dict__, {"_response": kept})
+
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items())
         return f"{type(self).__name__}({inner})"

@@ -311,14 +311,16 @@ class Models(Resource):
         when the key may not use it."""
         return self._client._request(shape_model(model, extra_headers, timeout))
 
+    def _listed(self) -> dict[str, Any]:
+        """The model list by id: the client's copy, fetched again once a minute."""
+        models = cached_models(self._client)
+        return models if models is not None else keep_models(self._client, self.list())
+
     def check(self, model: str) -> _models.Model:
         """The listed Model with id ``model``, or ``ModelNotFoundError`` (a
         ``NotFoundError``) naming the closest ids; the list is fetched once a minute
         at most per client."""
-        models = cached_models(self._client)
-        if models is None:
-            models = keep_models(self._client, self.list())
-        found = checked_model(model, models)
+        found = checked_model(model, self._listed())
         if isinstance(found, Exception):
             raise found
         return found
@@ -439,12 +441,13 @@ class AsyncModels(AsyncResource):
         """One model (see ``Kimi.models.retrieve``)."""
         return await self._client._request(shape_model(model, extra_headers, timeout))
 
+    async def _listed(self) -> dict[str, Any]:
+        models = cached_models(self._client)
+        return models if models is not None else keep_models(self._client, await self.list())
+
     async def check(self, model: str) -> _models.Model:
         """The listed Model, or ModelNotFoundError (see ``Kimi.models.check``)."""
-        models = cached_models(self._client)
-        if models is None:
-            models = keep_models(self._client, await self.list())
-        found = checked_model(model, models)
+        found = checked_model(model, await self._listed())
         if isinstance(found, Exception):
             raise found
         return found

@@ -47,7 +47,8 @@ def test_status_maps_to_exception_class(client, server, status, cls, error_type)
     assert message in str(exc)
     assert error_type in str(exc)
     assert f"HTTP {status}" in str(exc)
-    assert exc.body == {"error": {"type": error_type, "message": message}}
+    # As openai-python's: the error object, not the whole body.
+    assert exc.body == {"type": error_type, "message": message}
     assert exc.headers["content-type"] == "application/json"
 
 
@@ -111,7 +112,7 @@ def test_moonshot_shape_with_code_and_param(client, server):
     assert exc.type == "invalid_request_error"
     assert exc.code == "invalid_value"
     assert "Invalid request: bad temperature" in str(exc)
-    assert exc.body["error"]["param"] == "temperature"
+    assert exc.body["param"] == "temperature"
 
 
 def test_recorded_proxy_error_gives_code_and_trace_id(client, server):
@@ -125,7 +126,7 @@ def test_recorded_proxy_error_gives_code_and_trace_id(client, server):
     assert exc.request_id == "2cf86e86-22a4-46e1-ac2f-032c0f2a4e89"
     assert "fetch failed" in str(exc)
     assert "2cf86e86-22a4-46e1-ac2f-032c0f2a4e89" in str(exc)
-    assert exc.body == json.loads(raw)
+    assert exc.body == json.loads(raw).get("error", json.loads(raw))
 
 
 def test_proxy_used_up_error_is_rate_limit_with_code(client, server):
@@ -143,7 +144,7 @@ def test_error_as_plain_string(client, server):
     exc = info.value
     assert "model is required" in str(exc)
     assert exc.type is None and exc.code is None
-    assert exc.body == {"error": "model is required"}
+    assert exc.body == "model is required"
 
 
 def test_cloudflare_errors_list_shape(client, server):
@@ -387,3 +388,16 @@ def test_the_quota_class_is_never_retried_and_the_overload_class_is(make_client,
                               headers={"Retry-After": "0"}))
     assert create(make_client(max_retries=3)).choices
     assert len(server.requests) == 3
+
+
+@pytest.mark.parametrize("status, error_type, message, cls, status_cls", ERROR_TYPES)
+def test_kimi_testing_serves_each_error_type_with_its_status(make_client, server, status, error_type, message,
+                                                            cls, status_cls):
+    server.script(Reply.api_error(error_type))
+    with pytest.raises(status_cls) as info:
+        create(make_client(max_retries=0))
+    assert info.value.status_code == status and info.value.type == error_type
+    if error_type != "resource_not_found_error":   # its typical message names a model
+        assert type(info.value) is cls
+    with pytest.raises(ValueError, match="unknown error type"):
+        Reply.api_error("no_such_error")

@@ -82,7 +82,7 @@ def test_key_echoed_by_the_server_is_redacted_from_the_exception(client, server)
         create(client)
     _assert_key_absent(info.value)
     assert "Incorrect API key provided: <redacted>" in str(info.value)
-    assert info.value.body["error"]["message"] == "Incorrect API key provided: <redacted>"
+    assert info.value.body["message"] == "Incorrect API key provided: <redacted>"
 
 
 def test_key_echoed_in_a_stream_error_event_is_redacted(client, server):

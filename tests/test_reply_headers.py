@@ -120,3 +120,14 @@ def test_raw_bytes_results_are_unchanged(server):
     )
     body = _core.Client().send(request)
     assert type(body) is bytes and body.startswith(b"{")
+
+
+def test_replies_pickle_under_every_protocol_with_their_headers(server) -> None:
+    import pickle
+
+    reply = kimi.Kimi(api_key=server.api_key, base_url=server.base_url).chat.completions.create(
+        model="kimi-k2.6", messages=[{"role": "user", "content": "pickle me"}]
+    )
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        clone = pickle.loads(pickle.dumps(reply, protocol=protocol))
+        assert clone == reply and clone._response == reply._response, protocol

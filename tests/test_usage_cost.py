@@ -198,3 +198,21 @@ def test_async_models_check(server) -> None:
         await client.close()
 
     asyncio.run(main())
+
+
+def test_check_models_fails_only_the_map_items_with_an_unknown_model(make_client, server) -> None:
+    client = make_client(check_models=True)
+    requests = [{"model": MODEL, "messages": MESSAGES}, {"model": "kimi-k2-6", "messages": MESSAGES}]
+    results = list(client.chat.completions.map(requests))
+    assert results[0].error is None
+    assert isinstance(results[1].error, kimi.ModelNotFoundError)
+    assert sum(1 for r in server.requests if r.path == "/v1/chat/completions") == 1
+
+    async def main() -> list:
+        aclient = kimi.AsyncKimi(api_key=KEY, base_url=server.base_url, check_models=True)
+        out = [r async for r in aclient.chat.completions.map(requests)]
+        await aclient.close()
+        return out
+
+    results = asyncio.run(main())
+    assert results[0].error is None and isinstance(results[1].error, kimi.ModelNotFoundError)

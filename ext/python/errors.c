@@ -282,14 +282,25 @@ kimi_set_api_fields(PyObject *exc, const struct kimi_api_error *api)
     return rc;
 }
 
+/* What exc.body holds of a JSON error body, as openai-python has it: the
+ * "error" member of an object that has one, else the whole body. */
+static PyObject *
+json_error_body(struct module_state *st, const cJSON *json)
+{
+    const cJSON *inner = cJSON_IsObject(json)
+                             ? cJSON_GetObjectItemCaseSensitive(json, "error")
+                             : NULL;
+    return kimi_convert_or_text(st, inner != NULL ? inner : json);
+}
+
 /* The body as exc.body: JSON (the tree kimi_transfer_read_error kept)
- * as plain dicts and lists, or its text when too deep for that; other
- * text as str; nothing as None. */
+ * as plain dicts and lists (see json_error_body), or its text when too
+ * deep for that; other text as str; nothing as None. */
 static PyObject *
 error_body(struct module_state *st, const struct kimi_transfer *t)
 {
     if (t->server_error != NULL) {
-        return kimi_convert_or_text(st, t->server_error);
+        return json_error_body(st, t->server_error);
     }
     if (t->body.len == 0) {
         Py_RETURN_NONE;
@@ -396,7 +407,7 @@ kpy_status_error(PyObject *module, PyObject *args)
     }
     struct kimi_api_error api;
     kimi_apierror_from_json(&api, json, raw, (size_t)len);
-    PyObject *body = json != NULL ? kimi_convert_or_text(st, json)
+    PyObject *body = json != NULL ? json_error_body(st, json)
                      : len > 0   ? PyUnicode_DecodeUTF8(raw, len, "replace")
                                  : Py_NewRef(Py_None);
     cJSON_Delete(json);

@@ -39,6 +39,30 @@ ERROR_TYPES: Mapping[int, tuple[str, str]] = MappingProxyType(
 )
 
 
+#: Every error type of kimi-api.md §8 as (status, typical message), for `Reply.api_error`.
+API_ERRORS: Mapping[str, tuple[int, str]] = MappingProxyType(
+    {
+        "content_filter": (400, "The request was rejected because it was considered high risk"),
+        "invalid_request_error": (400, "Invalid request: Your request exceeded model token limit: 262144"),
+        "invalid_authentication_error": (401, "Invalid Authentication"),
+        "incorrect_api_key_error": (401, "Incorrect API key provided"),
+        "permission_denied_error": (403, "The API you are accessing is not open"),
+        "resource_not_found_error": (404, "Not found the model kimi-k9 or Permission denied"),
+        "engine_overloaded_error": (429, "The engine is currently overloaded, please try again later"),
+        "rate_limit_reached_error": (
+            429,
+            "Your account org-test<ak-test> request reached organization max RPM: 3, please try again after 1 seconds",
+        ),
+        "exceeded_current_quota_error": (
+            429,
+            "Your account org-test<ak-test> is suspended, please check your plan and billing details",
+        ),
+        "server_error": (500, "Failed to extract file: invalid state transition"),
+        "unexpected_output": (500, "invalid state transition"),
+    }
+)
+
+
 def error_type_for(status: int) -> tuple[str, str]:
     """The Moonshot (type, message) for an HTTP status, with a fallback per class."""
     if status in ERROR_TYPES:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-from ._fixtures import DEFAULT_USAGE, error_type_for
+from ._fixtures import API_ERRORS, DEFAULT_USAGE, error_type_for
 
 UsagePlacement = Literal["auto", "choice", "top", "both", "none"]
 _PLACEMENTS = ("auto", "choice", "top", "both", "none")
@@ -267,6 +267,18 @@ class Reply:
         if body is None:
             body = cls.moonshot_error(*error_type_for(status))
         return cls.json(body, status=status, headers=headers)
+
+    @classmethod
+    def api_error(
+        cls, type: str, message: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> Reply:
+        """The platform's answer for one error type of kimi-api.md §8 (``content_filter``,
+        ``rate_limit_reached_error``, ``exceeded_current_quota_error``, ...): its status
+        and the Moonshot body with `message`, or the type's typical message."""
+        if type not in API_ERRORS:
+            raise ValueError(f"Reply.api_error: unknown error type {type!r}; known: {', '.join(API_ERRORS)}")
+        status, typical = API_ERRORS[type]
+        return cls.error(status, cls.moonshot_error(type, message or typical), headers=headers)
 
     @classmethod
     def json(
