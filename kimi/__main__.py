@@ -1,15 +1,20 @@
-"""The kimi command line: ``kimi chat|models|balance|demo`` (also ``python -m kimi``).
+"""The kimi command line (also ``python -m kimi``): chat, models, balance, demo, and the
+platform's files, batches and token counts.
 
     kimi chat "Why is the sky blue?" [--model M] [--system S] [--allow-http]
-    kimi models
+    kimi models                     # kimi models check ID: listed? its context length
     kimi balance
-    kimi demo      # the local kimi.testing server without a key
+    kimi tokens [--model M] TEXT... # or the text on stdin
+    kimi files upload|list|extract|content|delete ...
+    kimi batch submit|status|wait|results ...
+    kimi demo                       # the local kimi.testing server without a key
 
 Reasoning is shown dimmed before the answer when stdout is a terminal. Settings come from
 the environment (MOONSHOT_API_KEY, KIMI_BASE_URL, KIMI_MODEL, KIMI_ALLOW_HTTP). Exit
-status: 0 done, 1 the request failed (or no key, or the extension is not built), 2 a
-setting or argument the command cannot use, 130 interrupted, 141 its reader went away
-(``kimi chat ... | head``), quietly, as a tool killed by SIGPIPE would.
+status: 0 done, 1 the request failed (or no key, or the extension is not built, or a
+batch ended failed, expired or cancelled), 2 a setting or argument the command cannot
+use (a missing input file, a malformed batch line), 130 interrupted, 141 its reader went
+away (``kimi chat ... | head``), quietly, as a tool killed by SIGPIPE would.
 """
 
 from __future__ import annotations
@@ -19,20 +24,20 @@ import os
 import sys
 from typing import Any, Sequence, TextIO
 
+from ._cli import (
+    EXIT_BROKEN_PIPE,
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    CommandError,
+    fail,
+    make_client,
+)
+from ._cli_platform import add_platform_commands
+
 DEFAULT_MODEL = "kimi-k2.6"
 DEMO_PROMPT = "In two sentences: what makes streaming responses feel fast?"
 DIM, RESET = "\033[2m", "\033[0m"
-EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 1, 2, 130
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
-_TRUE_WORDS = ("1", "true", "yes", "on")
-
-
-class CommandError(Exception):
-    """Why the command cannot start; `main` prints ``kimi: <message>`` and exits `status`."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def program_name(argv0: str) -> str:
@@ -75,69 +80,44 @@ def _messages(prompt: str, system: str | None) -> list[dict[str, str]]:
     return messages
 
 
-# -- the client the environment describes ----------------------------------------------------
-
-
-def _allows_http(args: argparse.Namespace) -> bool:
-    """--allow-http, or KIMI_ALLOW_HTTP set to 1/true/yes/on."""
-    env = os.environ.get("KIMI_ALLOW_HTTP", "").strip().lower()
-    return bool(args.allow_http) or env in _TRUE_WORDS
-
-
-def _without_client_prefix(message: str) -> str:
-    """A kimi.Kimi message without its ``Kimi: `` prefix (the CLI prints ``kimi: ``)."""
-    return message.removeprefix("Kimi: ")
-
-
-def _base_url_problem(exc: Exception, allow_http: bool) -> CommandError:
-    """The one-line complaint about a KIMI_BASE_URL that kimi.Kimi refused."""
-    from urllib.parse import urlsplit
-
-    message = f"KIMI_BASE_URL: {_without_client_prefix(str(exc))}"
-    url = urlsplit(os.environ.get("KIMI_BASE_URL", ""))
-    if not allow_http and url.scheme == "http" and url.hostname:
-        message += " (on the command line: --allow-http, or KIMI_ALLOW_HTTP=1)"
-    return CommandError(message, EXIT_CONFIG)
-
-
-def _client(args: argparse.Namespace) -> Any:
-    """kimi.Kimi from MOONSHOT_API_KEY and KIMI_BASE_URL, or a CommandError saying which
-    setting is missing or unusable. The key is checked here, before the client, so the
-    message names the variable to set."""
-    import kimi
-
-    if not os.environ.get("MOONSHOT_API_KEY"):
-        raise CommandError(
-            f"no API key: set MOONSHOT_API_KEY, or try `{args.prog} demo`, which needs none",
-            EXIT_FAILED,
-        )
-    allow_http = _allows_http(args)
-    try:
-        return kimi.Kimi(allow_http=allow_http)
-    except ValueError as exc:  # only the base URL can be invalid: nothing else is passed
-        raise _base_url_problem(exc, allow_http) from None
-    except kimi.KimiError as exc:
-        raise CommandError(_without_client_prefix(str(exc)), EXIT_FAILED) from None
-
-
 # -- commands -----------------------------------------------------------------------------
 
 
 def _cmd_chat(args: argparse.Namespace) -> int:
-    _stream_chat(_client(args), args.model, _messages(args.prompt, args.system), sys.stdout)
+    _stream_chat(make_client(args), args.model, _messages(args.prompt, args.system), sys.stdout)
     return 0
 
 
+def _model_line(model: Any) -> str:
+    """``kimi-k2.6  context 262144``, the context left out when the listing has none."""
+    context = model.context_length
+    return f"{model.id}  context {context}" if context else model.id
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
-    for model in _client(args).models.list():
-        context = model.context_length
-        extra = f"  context {context}" if context else ""
-        print(f"{model.id}{extra}")
+    for model in make_client(args).models.list():
+        print(_model_line(model))
+    return 0
+
+
+def _cmd_models_check(args: argparse.Namespace) -> int:
+    # ModelNotFoundError (a KimiError: exit 1) names the listed ids closest to a typo.
+    print(_model_line(make_client(args).models.check(args.id)))
+    return 0
+
+
+def _cmd_tokens(args: argparse.Namespace) -> int:
+    client = make_client(args)  # a missing key is said before stdin is waited on
+    text = " ".join(args.text) if args.text else sys.stdin.read()
+    if not text.strip():
+        raise CommandError("no text to count: give TEXT, or pipe it on stdin", EXIT_CONFIG)
+    count = client.tokenizers.estimate_token_count(model=args.model, messages=_messages(text, None))
+    print(count.total_tokens)
     return 0
 
 
 def _cmd_balance(args: argparse.Namespace) -> int:
-    balance = _client(args).users.balance()
+    balance = make_client(args).users.balance()
     print(f"available {balance.available_balance}")
     print(f"voucher   {balance.voucher_balance}")
     print(f"cash      {balance.cash_balance}")
@@ -149,7 +129,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     messages = _messages(args.prompt, None)
     if os.environ.get("MOONSHOT_API_KEY"):
-        _stream_chat(_client(args), args.model, messages, sys.stdout)
+        _stream_chat(make_client(args), args.model, messages, sys.stdout)
         return 0
     from kimi.testing import KimiServer
 
@@ -189,10 +169,31 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     chat.add_argument("--system", help="a system message")
     chat.set_defaults(run=_cmd_chat)
 
-    models = sub.add_parser("models", parents=[common], help="list the models")
+    models = sub.add_parser(
+        "models",
+        parents=[common],
+        help="list the models (models check ID: is it listed?)",
+        description="Without a command: the models this key may use, one a line with its "
+        "context length. `models check ID`: that model's line, or exit 1 naming the "
+        "listed ids closest to ID.",
+    )
     models.set_defaults(run=_cmd_models)
+    checks = models.add_subparsers(dest="models_command", metavar="check")
+    check = checks.add_parser(
+        "check", parents=[common], help="print the model's id and context length if listed"
+    )
+    check.add_argument("id", metavar="ID")
+    check.set_defaults(run=_cmd_models_check)
     balance = sub.add_parser("balance", parents=[common], help="show the account balance")
     balance.set_defaults(run=_cmd_balance)
+
+    tokens = sub.add_parser(
+        "tokens", parents=[common], help="the platform's token count of a prompt"
+    )
+    tokens.add_argument("text", nargs="*", metavar="TEXT", help="the prompt (default: stdin)")
+    tokens.add_argument("--model", default=model_default)
+    tokens.set_defaults(run=_cmd_tokens)
+    add_platform_commands(sub, common)
 
     demo = sub.add_parser(
         "demo",
@@ -217,23 +218,16 @@ def _silence_stdout() -> None:
     os.close(devnull)
 
 
-def _fail(message: str, status: int, newline: bool = False) -> int:
-    """Print ``kimi: <message>`` on stderr (after a newline if output may be mid-line)."""
-    start = "\n" if newline else ""
-    print(f"{start}kimi: {message}", file=sys.stderr)
-    return status
-
-
 def _run(args: argparse.Namespace) -> int:
     """Run the chosen command; errors from the kimi package become one stderr line."""
     try:
         from kimi import KimiError
     except ImportError as exc:  # an unbuilt checkout: the message says how to build
-        return _fail(str(exc).removeprefix("kimi: "), EXIT_FAILED)
+        return fail(str(exc).removeprefix("kimi: "), EXIT_FAILED)
     try:
         return args.run(args)
     except KimiError as exc:
-        return _fail(str(exc), EXIT_FAILED, newline=True)
+        return fail(str(exc), EXIT_FAILED, newline=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -244,9 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # block-buffered output meets a reader that left here
         return status
     except CommandError as exc:
-        return _fail(str(exc), exc.status)
+        return fail(str(exc), exc.status)
     except KeyboardInterrupt:
-        return _fail("interrupted", EXIT_INTERRUPTED, newline=True)
+        return fail("interrupted", EXIT_INTERRUPTED, newline=True)
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_BROKEN_PIPE

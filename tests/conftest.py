@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -109,3 +110,38 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 
 
 PYTHON = sys.executable
+
+
+# -- the command line in a child process (test_cli*.py) ------------------------------
+
+
+def cli_env(server: KimiServer | None, **extra: str) -> dict[str, str]:
+    """A child's environment: the key and base URL of `server` (if given), then `extra`.
+
+    Output is block-buffered, as it is for a user's pipe, unless `extra` sets
+    PYTHONUNBUFFERED."""
+    settings = {"MOONSHOT_API_KEY": KEY, "KIMI_BASE_URL": server.base_url} if server else {}
+    env = subprocess_env(**{**settings, **extra})
+    if "PYTHONUNBUFFERED" not in extra:
+        env.pop("PYTHONUNBUFFERED", None)
+    return env
+
+
+def run_kimi(
+    env: dict[str, str], *args: str, input: str | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    """``python -m kimi ARGS`` to completion, output captured as text; stdin is `input`,
+    or empty, so a command reading it never waits on the terminal running the tests."""
+    return subprocess.run(
+        [PYTHON, "-m", "kimi", *args], env=env, capture_output=True, text=True,
+        input=input if input is not None else "", timeout=timeout,
+    )
+
+
+def assert_one_line_message(done: subprocess.CompletedProcess[str], status: int) -> str:
+    """The command failed with `status` and said why in one ``kimi: `` line on stderr."""
+    assert done.returncode == status, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kimi: "), done.stderr
+    return lines[0]

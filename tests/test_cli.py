@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import KEY, PYTHON, subprocess_env
+from conftest import KEY, PYTHON, assert_one_line_message, cli_env, run_kimi
 
 from kimi.testing import KimiServer, Reply
 
@@ -28,36 +28,6 @@ if __name__ == "__main__":
     sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])
     sys.exit(main())
 """
-
-
-def cli_env(server: KimiServer | None, **extra: str) -> dict[str, str]:
-    """A child's environment: the key and base URL of `server` (if given), then `extra`.
-
-    Output is block-buffered, as it is for a user's pipe, unless `extra` sets
-    PYTHONUNBUFFERED."""
-    settings = {"MOONSHOT_API_KEY": KEY, "KIMI_BASE_URL": server.base_url} if server else {}
-    env = subprocess_env(**{**settings, **extra})
-    if "PYTHONUNBUFFERED" not in extra:
-        env.pop("PYTHONUNBUFFERED", None)
-    return env
-
-
-def run_kimi(
-    env: dict[str, str], *args: str, timeout: float = 30
-) -> subprocess.CompletedProcess[str]:
-    """``python -m kimi ARGS`` to completion, output captured as text."""
-    return subprocess.run(
-        [PYTHON, "-m", "kimi", *args], env=env, capture_output=True, text=True, timeout=timeout
-    )
-
-
-def assert_one_line_message(done: subprocess.CompletedProcess[str], status: int) -> str:
-    """The command failed with `status` and said why in one ``kimi: `` line on stderr."""
-    assert done.returncode == status, done.stderr
-    assert "Traceback" not in done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("kimi: "), done.stderr
-    return lines[0]
 
 
 # -- (a) a reader that leaves early ------------------------------------------------------
