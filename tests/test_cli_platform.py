@@ -11,10 +11,13 @@ the last section runs on the server's own files, batches and token count, end to
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
+import struct
 import subprocess
+import termios
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +257,9 @@ def test_batch_wait_shows_progress_on_stderr_only_when_it_is_a_terminal(server: 
         Reply.json(batch("completed", completed=3, output_file_id="file-out")),
     )
     leader, follower = pty.openpty()
+    # A terminal of 24 x 80: a bar (tqdm, which openai-python brings) draws nothing in
+    # a terminal of no width.
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     try:
         done = subprocess.run([PYTHON, "-m", "kimi", "batch", "wait", "batch-7", "--poll", "0.01"],
                               env=cli_env(server), stdout=subprocess.PIPE, stderr=follower,
