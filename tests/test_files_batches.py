@@ -354,3 +354,23 @@ def test_tokenizers_count_as_the_platform(platform) -> None:
         return count.total_tokens
 
     assert asyncio.run(main()) == 6
+
+
+def test_async_every_files_and_batches_call(platform) -> None:
+    async def main() -> None:
+        client = kimi.AsyncKimi(api_key=KEY, base_url=platform.base_url, max_retries=0)
+        uploaded = await client.files.create(file=("in.jsonl", batch_lines(2)), purpose="batch")
+        assert uploaded.id in {f.id for f in await client.files.list()}
+        assert (await client.files.content(uploaded.id)).content == batch_lines(2)
+        batch = await client.batches.create(input_file_id=uploaded.id, completion_window="3d")
+        assert (await client.batches.retrieve(batch.id)).status == "validating"
+        assert (await client.batches.cancel(batch.id)).status == "cancelling"
+        raw = await client.batches.with_raw_response.retrieve(batch.id)
+        assert raw.status_code == 200 and raw.parse().id == batch.id
+        deleted = await client.files.delete(uploaded.id)
+        assert deleted.deleted is True
+        with pytest.raises(kimi.NotFoundError):
+            await client.files.retrieve(uploaded.id)
+        await client.close()
+
+    asyncio.run(main())
