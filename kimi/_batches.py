@@ -199,20 +199,20 @@ def write_jsonl(requests: Iterable[Any], defaults: Any, out: Any, limit: int = M
     return order, model
 
 
-def input_file(requests: Iterable[Any], defaults: Any) -> tuple[str, list[str]]:
+def input_file(requests: Iterable[Any], defaults: Any) -> tuple[str, list[str], str]:
     """(path of a temporary JSONL file holding the requests, their custom ids): on
     disk, so a 100 MB batch is streamed to the upload, not held in memory.  The
-    caller removes the file."""
+    caller removes the file.  Also the one model the requests name."""
     import tempfile
 
     fd, path = tempfile.mkstemp(prefix="kimi-batch-", suffix=".jsonl")
     try:
         with os.fdopen(fd, "wb") as out:
-            order, _model = write_jsonl(requests, defaults, out)
+            order, model = write_jsonl(requests, defaults, out)
     except BaseException:
         os.unlink(path)
         raise
-    return path, order
+    return path, order, model
 
 
 def input_order(content: bytes) -> list[str]:
@@ -460,8 +460,10 @@ class Batches(Resource):
         batch created; returns the ``BatchJob``."""
         check_window(completion_window)
         check_metadata(metadata)
-        path, order = input_file(requests, self._client._defaults)
+        path, order, model = input_file(requests, self._client._defaults)
         try:
+            if self._client.check_models:
+                self._client.models.check(model)
             uploaded = self._client.files.create(file=path, purpose="batch")
         finally:
             os.unlink(path)
@@ -581,8 +583,10 @@ class AsyncBatches(AsyncResource):
     ) -> AsyncBatchJob:
         check_window(completion_window)
         check_metadata(metadata)
-        path, order = input_file(requests, self._client._defaults)
+        path, order, model = input_file(requests, self._client._defaults)
         try:
+            if self._client.check_models:
+                await self._client.models.check(model)
             uploaded = await self._client.files.create(file=path, purpose="batch")
         finally:
             os.unlink(path)

@@ -294,6 +294,14 @@ def test_the_jsonl_checks_refuse_before_upload(platform) -> None:
     assert uploads(platform) == []
 
 
+def test_check_models_refuses_a_batch_of_an_unknown_model_before_upload(platform) -> None:
+    client = client_for(platform, check_models=True)
+    with pytest.raises(kimi.ModelNotFoundError):
+        client.batches.submit([{"model": "kimi-k2-6", "messages": MESSAGES}])
+    assert uploads(platform) == []
+    assert client.batches.submit([{"model": MODEL, "messages": MESSAGES}]).status == "validating"
+
+
 def test_submit_starts_from_the_routes_defaults(platform) -> None:
     route = client_for(platform).with_options(defaults={"max_completion_tokens": 256})
     job = route.batches.submit([{"model": MODEL, "messages": MESSAGES}])
