@@ -230,44 +230,70 @@ def input_order(content: bytes) -> list[str]:
 # -- reading the results -----------------------------------------------------
 
 
-def _lines(content: bytes | None) -> Iterator[Any]:
+def _lines(content: bytes | None, unreadable: list[int]) -> Iterator[Any]:
+    """The lines of an output or error file that name a request; the number of
+    those that cannot be read (not JSON, no custom_id) is added to unreadable[0]."""
     for raw in (content or b"").splitlines():
-        if raw.strip():
-            yield _core.parse(raw, _models.BatchOutputLine)
+        if not raw.strip():
+            continue
+        try:
+            line = _core.parse(raw, _models.BatchOutputLine)
+        except ValueError:
+            line = None
+        if isinstance(line, _models.KimiObject) and isinstance(line.custom_id, str):
+            yield line
+        else:
+            unreadable[0] += 1
 
 
 def _outcome(line: Any) -> tuple[Any, Exception | None]:
     """(response, error) of one output or error file line."""
     response = line.response
-    if response is not None and response.status_code == 200:
+    if not isinstance(response, _models.KimiObject):
+        response = None
+    status = response.status_code if response is not None else None
+    if isinstance(status, bool) or not isinstance(status, int):
+        status = None
+    if status == 200 and isinstance(response.body, _models.ChatCompletion):
         return response.body, None
-    if response is not None and isinstance(response.status_code, int):
+    if status is not None and status >= 400:
         import json
 
-        body = response.body.to_dict() if response.body is not None else None
-        exc = _core.status_error(response.status_code, json.dumps(body).encode())
-        if response.request_id and exc.request_id is None:
+        body = response.body
+        body = body.to_dict() if isinstance(body, _models.KimiObject) else body
+        try:
+            raw = json.dumps(body).encode()
+        except (TypeError, ValueError):
+            raw = b""
+        exc = _core.status_error(min(status, 999), raw)
+        if isinstance(response.request_id, str) and exc.request_id is None:
             exc.request_id = response.request_id
         return None, exc
-    error = line.error or {}
-    code = error.get("code")
-    message = error.get("message") or f"the request was not run ({code})"
+    error = line.error if isinstance(line.error, dict) else {}
+    code = error.get("code") if isinstance(error.get("code"), str) else None
+    message = error.get("message") if isinstance(error.get("message"), str) else None
+    if message is None:
+        message = f"the request was not run ({code})" if code else "its result line holds no reply"
     return None, BatchRequestError(f"{line.custom_id}: {message}", code=code, custom_id=line.custom_id)
 
 
 def join_results(order: list[str], output: bytes | None, errors: bytes | None, status: str) -> Iterator[BatchResult]:
     """The results in input order: each custom id's line from the output or error
-    file (they come in any order); a request in neither file was never run."""
-    found = {}
-    for line in _lines(output):
+    file (they come in any order); a request in neither file was never run, or its
+    line could not be read."""
+    found: dict[str, Any] = {}
+    unreadable = [0]
+    for line in _lines(output, unreadable):
         found[line.custom_id] = line
-    for line in _lines(errors):
+    for line in _lines(errors, unreadable):
         found.setdefault(line.custom_id, line)
     for index, custom_id in enumerate(order):
         line = found.get(custom_id)
         if line is None:
             code = {"expired": "batch_expired", "cancelled": "batch_cancelled"}.get(status, "missing")
-            exc = BatchRequestError(f"{custom_id}: no result in the job's output ({status})", code=code, custom_id=custom_id)
+            why = f"; {unreadable[0]} line(s) of it could not be read" if unreadable[0] else ""
+            exc = BatchRequestError(f"{custom_id}: no result in the job's output ({status}{why})", code=code,
+                                    custom_id=custom_id)
             yield BatchResult(index, custom_id, None, exc)
             continue
         response, error = _outcome(line)

@@ -382,3 +382,26 @@ def test_async_every_files_and_batches_call(platform) -> None:
         await client.close()
 
     asyncio.run(main())
+
+
+def test_a_hostile_output_file_gives_typed_results_not_a_crash() -> None:
+    from kimi._batches import join_results
+
+    output = b"\n".join([
+        b"not json at all",
+        b'{"custom_id": ["a list"], "response": {"status_code": 200}}',
+        b'{"custom_id": "a", "response": "a string", "error": 7}',
+        b'{"custom_id": "b", "response": {"status_code": 200, "body": [1, 2]}}',
+        b'{"custom_id": "c", "response": {"status_code": 4000000000, "body": {"error": {"type": "x"}}}}',
+        b'{"custom_id": "d", "response": {"status_code": 429, "request_id": "r-1",'
+        b' "body": {"error": {"type": "rate_limit_reached_error", "message": "slow down"}}}}',
+        b'{"custom_id": "e", "response": {"status_code": 200, "body": {"id": "x", "choices": []}}}',
+    ])
+    results = list(join_results(["a", "b", "c", "d", "e", "f"], output, b"[[[[", "completed"))
+    assert [r.custom_id for r in results] == ["a", "b", "c", "d", "e", "f"]
+    assert isinstance(results[0].error, kimi.BatchRequestError)
+    assert isinstance(results[1].error, kimi.BatchRequestError)
+    assert isinstance(results[2].error, kimi.APIStatusError)
+    assert isinstance(results[3].error, kimi.RateLimitReachedError) and results[3].error.request_id == "r-1"
+    assert isinstance(results[4].response, kimi.ChatCompletion) and results[4].error is None
+    assert results[5].error.code == "missing" and "3 line(s)" in str(results[5].error)
