@@ -334,8 +334,7 @@ status_message(long status, const struct kimi_api_error *api)
 }
 
 /* The typed exception for a status and what its error body said; body,
- * headers and wait are stolen (each may be NULL after a failure, which
- * then fails this too). */
+ * headers and wait are stolen (none NULL). */
 static PyObject *
 status_error(struct module_state *st, long status,
              const struct kimi_api_error *api, PyObject *body,
@@ -345,7 +344,7 @@ status_error(struct module_state *st, long status,
     PyObject *kwargs = NULL;
     PyObject *message = status_message(status, api);
     PyObject *args = message != NULL ? PyTuple_Pack(1, message) : NULL;
-    if (args != NULL && body != NULL && headers != NULL && wait != NULL) {
+    if (args != NULL) {
         kwargs = Py_BuildValue("{s:l,s:O,s:O,s:O}", "status_code", status,
                                "body", body, "headers", headers,
                                "retry_after", wait);
@@ -372,8 +371,16 @@ kimi_raise_status(struct module_state *st, struct kimi_transfer *t)
 {
     struct kimi_api_error api;
     kimi_transfer_read_error(t, &api);
-    PyObject *exc = status_error(st, t->status, &api, error_body(st, t),
-                                 kimi_headers_dict(t), retry_after(t, &api));
+    /* One at a time: no call is made with an exception pending. */
+    PyObject *body = error_body(st, t);
+    PyObject *headers = body != NULL ? kimi_headers_dict(t) : NULL;
+    PyObject *wait = headers != NULL ? retry_after(t, &api) : NULL;
+    if (wait == NULL) {
+        Py_XDECREF(body);
+        Py_XDECREF(headers);
+        return NULL;
+    }
+    PyObject *exc = status_error(st, t->status, &api, body, headers, wait);
     if (exc != NULL) {
         PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
         Py_DECREF(exc);
@@ -412,8 +419,15 @@ kpy_status_error(PyObject *module, PyObject *args)
                      : len > 0   ? PyUnicode_DecodeUTF8(raw, len, "replace")
                                  : Py_NewRef(Py_None);
     cJSON_Delete(json);
-    double wait = kimi_retry_after(NULL, 0, api.message, time(NULL));
-    return status_error(st, status, &api, body, PyDict_New(),
-                        wait < 0 ? Py_NewRef(Py_None)
-                                 : PyFloat_FromDouble(wait));
+    PyObject *headers = body != NULL ? PyDict_New() : NULL;
+    double seconds = kimi_retry_after(NULL, 0, api.message, time(NULL));
+    PyObject *wait = headers == NULL ? NULL
+                     : seconds < 0   ? Py_NewRef(Py_None)
+                                     : PyFloat_FromDouble(seconds);
+    if (wait == NULL) {
+        Py_XDECREF(body);
+        Py_XDECREF(headers);
+        return NULL;
+    }
+    return status_error(st, status, &api, body, headers, wait);
 }
