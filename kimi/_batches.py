@@ -18,7 +18,7 @@ import os
 import time
 
 from . import _core, _models
-from ._exceptions import BatchFailedError, BatchRequestError
+from ._exceptions import APIResponseValidationError, BatchFailedError, BatchRequestError
 from ._files import MAX_FILE_BYTES
 from ._resources import AsyncResource, Resource, shape_chat
 
@@ -33,6 +33,7 @@ __all__ = ["Batches", "AsyncBatches", "BatchJob", "AsyncBatchJob", "BatchResult"
 
 ENDPOINT = "/v1/chat/completions"
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
+STATUSES = TERMINAL | {"validating", "in_progress", "finalizing", "cancelling"}
 # The platform keeps at most 16 metadata pairs, keys to 64 characters, values to 512.
 _META_PAIRS, _META_KEY, _META_VALUE = 16, 64, 512
 # create() arguments that are not body fields.
@@ -58,6 +59,30 @@ class BatchResult:
 
 
 # -- the API's four calls ----------------------------------------------------
+
+
+def checked_batch(batch: Any) -> Any:
+    """A batch reply the job can follow: an object with a str id and a str status;
+    APIResponseValidationError otherwise (a job must not poll forever a reply that
+    can never end)."""
+    if not isinstance(batch, _models.Batch) or not isinstance(batch.id, str) or not batch.id:
+        raise APIResponseValidationError(f"batches: the reply is not a batch object with an id: {_shown(batch)}")
+    if not isinstance(batch.status, str):
+        raise APIResponseValidationError(f"batches: batch {batch.id} has no status: {_shown(batch)}")
+    return batch
+
+
+def _shown(value: Any) -> str:
+    text = repr(value.to_dict() if isinstance(value, _models.KimiObject) else value)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _file_id(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def check_window(window: Any) -> str:
@@ -126,12 +151,26 @@ def shape_page(after: Any, limit: Any, extra_headers: Any, timeout: Any) -> tupl
     return ("GET", "/batches?" + urlencode(query), None, False, _models.BatchList, None, extra_headers, timeout)
 
 
-def next_cursor(page: Any) -> str | None:
-    """The ``after`` of the page following this one, or None at the end."""
-    data = page.data or []
-    if not page.has_more or not data:
+def page_items(page: Any) -> list[Any]:
+    """The batches of one page; APIResponseValidationError for a page that is not a
+    list of batch objects."""
+    data = page.data if isinstance(page, _models.BatchList) else None
+    if data is None:
+        data = []
+    if not isinstance(data, list) or not all(isinstance(b, _models.Batch) for b in data):
+        raise APIResponseValidationError(f"batches.list: the page is not a list of batches: {_shown(page)}")
+    return data
+
+
+def next_cursor(page: Any, data: list[Any], after: str | None) -> str | None:
+    """The ``after`` of the page following this one, or None at the end; a cursor
+    that does not move is refused (a server could otherwise page forever)."""
+    if page.has_more is not True or not data:
         return None
-    return page.last_id or data[-1].id
+    cursor = page.last_id if isinstance(page.last_id, str) and page.last_id else data[-1].id
+    if not isinstance(cursor, str) or not cursor or cursor == after:
+        raise APIResponseValidationError(f"batches.list: the next page's cursor does not move ({cursor!r})")
+    return cursor
 
 
 # -- writing the input file --------------------------------------------------
@@ -216,14 +255,22 @@ def input_file(requests: Iterable[Any], defaults: Any) -> tuple[str, list[str], 
 
 
 def input_order(content: bytes) -> list[str]:
-    """The custom ids of an input file, in its order (to re-attach to a job)."""
-    import json
-
-    order = []
-    for raw in content.splitlines():
-        if raw.strip():
-            line = json.loads(raw)
-            order.append(line.get("custom_id"))
+    """The custom ids of an input file, in its order (to re-attach to a job);
+    APIResponseValidationError when a line does not name one, or names one twice."""
+    order: list[str] = []
+    for number, raw in enumerate(content.splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
+            line = _core.parse(raw, dict)
+        except ValueError:
+            line = None
+        custom_id = line.get("custom_id") if isinstance(line, dict) else None
+        if not isinstance(custom_id, str) or not custom_id:
+            raise APIResponseValidationError(f"batches: line {number} of the job's input file names no custom_id")
+        order.append(custom_id)
+    if len(set(order)) != len(order):
+        raise APIResponseValidationError("batches: the job's input file names a custom_id twice")
     return order
 
 
@@ -300,8 +347,17 @@ def join_results(order: list[str], output: bytes | None, errors: bytes | None, s
         yield BatchResult(index, custom_id, response, error)
 
 
+def _input_file(batch: Any) -> str:
+    file_id = _file_id(batch.input_file_id)
+    if file_id is None:
+        raise APIResponseValidationError(f"batches: batch {batch.id} names no input file")
+    return file_id
+
+
 def failure_of(batch: Any) -> BatchFailedError:
-    entries = list(batch.errors.data or []) if batch.errors is not None else []
+    errors = batch.errors if isinstance(batch.errors, _models.BatchErrors) else None
+    data = errors.data if errors is not None and isinstance(errors.data, list) else []
+    entries = [e for e in data if isinstance(e, _models.BatchError)]
     said = "; ".join(f"line {e.line}: {e.code}: {e.message}" if e.line else f"{e.code}: {e.message}" for e in entries[:10])
     more = f" (and {len(entries) - 10} more)" if len(entries) > 10 else ""
     return BatchFailedError(f"batch {batch.id} failed: {said or 'no reason given'}{more}", batch, entries)
@@ -315,6 +371,9 @@ class Poll:
     minute), as a job of hours need not be asked every second."""
 
     def __init__(self, interval: float | None, timeout: float | None) -> None:
+        for name, value in (("poll_interval", interval), ("timeout", timeout)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
+                raise ValueError(f"batches: wait's {name} must be a number of seconds > 0 or None, got {value!r}")
         self.delay = 1.0 if interval is None else interval
         self.fixed = interval is not None
         self.deadline = None if timeout is None else time.monotonic() + timeout
@@ -330,14 +389,21 @@ class Poll:
             delay = min(delay, left)
         return delay
 
+    def left(self) -> float | None:
+        """What a retrieve may take of the wait's timeout (None: no timeout)."""
+        if self.deadline is None:
+            return None
+        return max(self.deadline - time.monotonic(), 0.001)
+
 
 class Watch:
     """What a waiting job shows: a tqdm bar (or a counter line on stderr) of the
     requests done, and each status change logged on the ``kimi`` logger."""
 
-    def __init__(self, progress: bool) -> None:
+    def __init__(self, progress: bool, secret: str) -> None:
         from ._map import _Progress
 
+        self.secret = secret
         self.progress = _Progress(progress, None, "batch") if progress else None
         self.status: str | None = None
         self.completed = self.failed = 0
@@ -347,15 +413,21 @@ class Watch:
         if batch.status != self.status:
             logging = __import__("sys").modules.get("logging")
             if logging is not None:
-                logging.getLogger("kimi").info("batch %s: %s", batch.id, batch.status)
+                # Both come from the server: only a documented status is shown as
+                # sent, and the id is redacted of the key as every record is.
+                from ._logging import redact
+
+                status = batch.status if batch.status in STATUSES else "an unknown status"
+                logging.getLogger("kimi").info("batch %s: %s", redact(batch.id, self.secret), status)
             self.status = batch.status
         counts = batch.request_counts
-        if self.progress is None or counts is None:
+        if self.progress is None or not isinstance(counts, _models.BatchRequestCounts):
             return
-        if counts.total and counts.total != self.total:
-            self.total = counts.total
-            self.progress.set_total(counts.total)
-        completed, failed = counts.completed or 0, counts.failed or 0
+        total = _count(counts.total)
+        if total and total != self.total:
+            self.total = total
+            self.progress.set_total(total)
+        completed, failed = _count(counts.completed), _count(counts.failed)
         self.progress.update(False, completed - self.completed)
         self.progress.update(True, failed - self.failed)
         self.completed, self.failed = max(completed, self.completed), max(failed, self.failed)
@@ -373,36 +445,36 @@ class BatchJob:
     read from the platform, so a job re-attached after a restart
     (``client.batches.job(id)``) loses nothing."""
 
-    def __init__(self, client: "Kimi", batch: Any, order: list[str] | None = None) -> None:
+    def __init__(self, client: "Kimi", batch: Any, order: list[str] | None = None, batch_id: str | None = None) -> None:
         self._client = client
-        self.batch = batch
-        self.id = batch.id
+        self.batch = checked_batch(batch)
+        self.id = batch_id or batch.id      # the id asked for, when one was
         self._order = order
 
     @property
     def status(self) -> str:
         return self.batch.status
 
-    def refresh(self) -> Any:
-        self.batch = self._client.batches.retrieve(self.id)
+    def refresh(self, timeout: float | None = None) -> Any:
+        self.batch = checked_batch(self._client.batches.retrieve(self.id, timeout=timeout))
         return self.batch
 
     def cancel(self) -> Any:
-        self.batch = self._client.batches.cancel(self.id)
+        self.batch = checked_batch(self._client.batches.cancel(self.id))
         return self.batch
 
     def wait(self, *, progress: bool = False, poll_interval: float | None = None, timeout: float | None = None) -> Any:
         """Poll until the job ends (completed, failed, expired or cancelled) and
         return its ``Batch``; ``TimeoutError`` after ``timeout`` seconds."""
         poll = Poll(poll_interval, timeout)
-        watch = Watch(progress)
+        watch = Watch(progress, self._client.api_key)
         try:
             while True:
                 watch.see(self.batch)
                 if self.batch.status in TERMINAL:
                     return self.batch
                 time.sleep(poll.next_delay(self.id))
-                self.refresh()
+                self.refresh(poll.left())
         finally:
             watch.close()
 
@@ -419,15 +491,18 @@ class BatchJob:
         files = self._client.files
         order = self._order
         if order is None:
-            order = self._order = input_order(files.content(batch.input_file_id).content)
-        output = files.content(batch.output_file_id).content if batch.output_file_id else None
-        errors = files.content(batch.error_file_id).content if batch.error_file_id else None
+            order = self._order = input_order(files.content(_input_file(batch)).content)
+        output_id, error_id = _file_id(batch.output_file_id), _file_id(batch.error_file_id)
+        output = files.content(output_id).content if output_id else None
+        errors = files.content(error_id).content if error_id else None
         return join_results(order, output, errors, batch.status)
 
 
 class Batches(Resource):
     """The Batch API: ``create``, ``retrieve``, ``list``, ``cancel``, and the whole job
     with ``submit`` / ``job``."""
+
+    _not_raw = frozenset({"list", "submit", "job"})
 
     def create(
         self,
@@ -467,8 +542,9 @@ class Batches(Resource):
     def _pages(self, limit: int, after: str | None, extra_headers: Any, timeout: Any) -> Iterator[Any]:
         while True:
             page = self._client._request(shape_page(after, limit, extra_headers, timeout))
-            yield from page.data or []
-            after = next_cursor(page)
+            data = page_items(page)
+            yield from data
+            after = next_cursor(page, data, after)
             if after is None:
                 return
 
@@ -498,7 +574,7 @@ class Batches(Resource):
 
     def job(self, batch_id: str) -> BatchJob:
         """The job of an existing batch (after a restart, say)."""
-        return BatchJob(self._client, self.retrieve(batch_id))
+        return BatchJob(self._client, self.retrieve(batch_id), batch_id=batch_id)
 
 
 # -- the async job -------------------------------------------------------------
@@ -508,36 +584,38 @@ class AsyncBatchJob:
     """A batch job of AsyncKimi (see ``BatchJob``): ``await job.wait()``,
     ``async for r in job.results()``."""
 
-    def __init__(self, client: "AsyncKimi", batch: Any, order: list[str] | None = None) -> None:
+    def __init__(
+        self, client: "AsyncKimi", batch: Any, order: list[str] | None = None, batch_id: str | None = None
+    ) -> None:
         self._client = client
-        self.batch = batch
-        self.id = batch.id
+        self.batch = checked_batch(batch)
+        self.id = batch_id or batch.id
         self._order = order
 
     @property
     def status(self) -> str:
         return self.batch.status
 
-    async def refresh(self) -> Any:
-        self.batch = await self._client.batches.retrieve(self.id)
+    async def refresh(self, timeout: float | None = None) -> Any:
+        self.batch = checked_batch(await self._client.batches.retrieve(self.id, timeout=timeout))
         return self.batch
 
     async def cancel(self) -> Any:
-        self.batch = await self._client.batches.cancel(self.id)
+        self.batch = checked_batch(await self._client.batches.cancel(self.id))
         return self.batch
 
     async def wait(self, *, progress: bool = False, poll_interval: float | None = None, timeout: float | None = None) -> Any:
         import asyncio
 
         poll = Poll(poll_interval, timeout)
-        watch = Watch(progress)
+        watch = Watch(progress, self._client.api_key)
         try:
             while True:
                 watch.see(self.batch)
                 if self.batch.status in TERMINAL:
                     return self.batch
                 await asyncio.sleep(poll.next_delay(self.id))
-                await self.refresh()
+                await self.refresh(poll.left())
         finally:
             watch.close()
 
@@ -550,15 +628,18 @@ class AsyncBatchJob:
         files = self._client.files
         order = self._order
         if order is None:
-            order = self._order = input_order((await files.content(batch.input_file_id)).content)
-        output = (await files.content(batch.output_file_id)).content if batch.output_file_id else None
-        errors = (await files.content(batch.error_file_id)).content if batch.error_file_id else None
+            order = self._order = input_order((await files.content(_input_file(batch))).content)
+        output_id, error_id = _file_id(batch.output_file_id), _file_id(batch.error_file_id)
+        output = (await files.content(output_id)).content if output_id else None
+        errors = (await files.content(error_id)).content if error_id else None
         for result in join_results(order, output, errors, batch.status):
             yield result
 
 
 class AsyncBatches(AsyncResource):
     """The Batch API of AsyncKimi (see ``Kimi.batches``)."""
+
+    _not_raw = frozenset({"list", "submit", "job"})
 
     async def create(
         self,
@@ -594,9 +675,10 @@ class AsyncBatches(AsyncResource):
     async def _pages(self, limit: int, after: str | None, extra_headers: Any, timeout: Any) -> AsyncIterator[Any]:
         while True:
             page = await self._client._request(shape_page(after, limit, extra_headers, timeout))
-            for batch in page.data or []:
+            data = page_items(page)
+            for batch in data:
                 yield batch
-            after = next_cursor(page)
+            after = next_cursor(page, data, after)
             if after is None:
                 return
 
@@ -620,4 +702,4 @@ class AsyncBatches(AsyncResource):
         return AsyncBatchJob(self._client, batch, order)
 
     async def job(self, batch_id: str) -> AsyncBatchJob:
-        return AsyncBatchJob(self._client, await self.retrieve(batch_id))
+        return AsyncBatchJob(self._client, await self.retrieve(batch_id), batch_id=batch_id)

@@ -190,6 +190,8 @@ class Files(Resource):
     """Files on the platform: uploads for document QA (``file-extract``), images,
     videos and batch input."""
 
+    _not_raw = frozenset({"extract", "content"})
+
     def create(
         self,
         *,
@@ -240,6 +242,8 @@ class Files(Resource):
 
 class AsyncFiles(AsyncResource):
     """client.files of AsyncKimi (see ``Kimi.files``)."""
+
+    _not_raw = frozenset({"extract", "content"})
 
     async def create(
         self,

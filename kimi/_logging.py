@@ -89,6 +89,12 @@ def start_map(client: Any) -> _MapLog | None:
 # -- the lines of one call ---------------------------------------------------
 
 
+
+# The paths that hold nothing a server chose.
+_FIXED_PATHS = frozenset(
+    {"/chat/completions", "/models", "/users/me/balance", "/files", "/batches", "/tokenizers/estimate-token-count"}
+)
+
 class _Call:
     """One call on its way: what its lines say (method, path, the client's settings)
     and when it began.  Lines are made only for the levels that are enabled."""
@@ -98,7 +104,12 @@ class _Call:
     def __init__(self, logger: Any, client: Any, shape: tuple[Any, ...], label: str = "") -> None:
         self.logger = logger
         self.client = client
-        self.head = f"{label}{shape[0]} {shape[1]}"
+        path = shape[1]
+        if path not in _FIXED_PATHS:
+            # It holds an id the server chose (a file's, a batch's): redacted once,
+            # as everything else a server sends is.
+            path = redact(path, client.api_key)
+        self.head = f"{label}{shape[0]} {path}"
         self.stream = shape[3]
         self.started = time.perf_counter()
         if logger.isEnabledFor(DEBUG):

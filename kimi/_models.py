@@ -224,6 +224,16 @@ Model = _model(
 )
 
 
+def _listed(page: Any) -> list[Any]:
+    """A list reply's items of its own class; a ``data`` that is not a list (or
+    members that are not objects) give nothing rather than an error or characters."""
+    data = page.__dict__.get("data")
+    if not isinstance(data, list):
+        return []
+    item = type(page)._nested["data"]
+    return [x for x in data if isinstance(x, item)]
+
+
 class ModelList(KimiObject):
     """GET /models: ``data`` holds the models; iterating yields them."""
 
@@ -231,10 +241,10 @@ class ModelList(KimiObject):
     _nested = {"data": Model}
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(self.__dict__.get("data") or [])
+        return iter(_listed(self))
 
     def __len__(self) -> int:
-        return len(self.__dict__.get("data") or [])
+        return len(_listed(self))
 
 
 Balance = _model("Balance", "available_balance voucher_balance cash_balance")
@@ -293,10 +303,10 @@ class FileList(KimiObject):
     _nested = {"data": FileObject}
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(self.__dict__.get("data") or [])
+        return iter(_listed(self))
 
     def __len__(self) -> int:
-        return len(self.__dict__.get("data") or [])
+        return len(_listed(self))
 
 
 BatchRequestCounts = _model("BatchRequestCounts", "total completed failed")

@@ -72,37 +72,47 @@ class Headers:
         return f"Headers({self._items!r})"
 
 
-def _seconds(value: str | None) -> float | None:
-    """A reset time as seconds: "12", "1.5", or a duration such as "6m0s", "20ms"."""
-    if value is None:
+def _number(text: str) -> float | None:
+    """An ASCII decimal number ("12", "1.5", ".5"), or None."""
+    whole, _, fraction = text.partition(".")
+    digits = whole + fraction
+    if not digits or not digits.isascii() or not digits.isdigit():
         return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
+    return float(text)
+
+
+def _seconds(value: str | None) -> float | None:
+    """A reset time as seconds: "12", "1.5", or a duration such as "6m0s", "20ms";
+    None for anything else (a server's header never raises here)."""
+    text = "" if value is None else value.strip()
+    if not text:
+        return None
+    plain = _number(text)
+    if plain is not None:
+        return plain if plain < 1e12 else None
     total, number = 0.0, ""
-    rest = value.strip()
     units = (("ms", 0.001), ("h", 3600.0), ("m", 60.0), ("s", 1.0))
-    while rest:
-        if rest[0].isdigit() or rest[0] == ".":
-            number += rest[0]
-            rest = rest[1:]
+    while text:
+        if text[0] in "0123456789.":
+            number += text[0]
+            text = text[1:]
             continue
         for unit, scale in units:
-            if rest.startswith(unit) and number:
-                total += float(number) * scale
-                number, rest = "", rest[len(unit):]
+            if text.startswith(unit) and number:
+                amount = _number(number)
+                if amount is None:
+                    return None
+                total += amount * scale
+                number, text = "", text[len(unit):]
                 break
         else:
             return None
-    return total if not number else None
+    return total if not number and total < 1e12 else None
 
 
 def _int(value: str | None) -> int | None:
-    try:
-        return None if value is None else int(value)
-    except ValueError:
-        return None
+    text = None if value is None else value.strip()
+    return int(text) if text and text.isascii() and text.isdigit() else None
 
 
 class RateLimitInfo:
@@ -189,10 +199,20 @@ class RawResponses:
     def __init__(self, resource: Any) -> None:
         self._resource = resource
 
-    def __getattr__(self, name: str) -> Any:
+    def _method(self, name: str) -> Any:
+        """The resource's call of that name, if it answers with one reply: lists
+        that page by themselves, maps, jobs and round trips have no one response."""
         method = getattr(self._resource, name)
         if not callable(method) or name.startswith("_"):
             raise AttributeError(name)
+        if name in getattr(self._resource, "_not_raw", ()):
+            raise AttributeError(
+                f"{type(self._resource).__name__}.{name} makes many requests (or none): it has no raw response"
+            )
+        return method
+
+    def __getattr__(self, name: str) -> Any:
+        method = self._method(name)
 
         def call(*args: Any, **kwargs: Any) -> RawResponse:
             import time
@@ -210,9 +230,7 @@ class AsyncRawResponses(RawResponses):
     __slots__ = ()
 
     def __getattr__(self, name: str) -> Any:
-        method = getattr(self._resource, name)
-        if not callable(method) or name.startswith("_"):
-            raise AttributeError(name)
+        method = self._method(name)
 
         async def call(*args: Any, **kwargs: Any) -> RawResponse:
             import time

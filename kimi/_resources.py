@@ -138,14 +138,18 @@ def shape_token_count(
     return ("POST", path, body, False, _models.TokenCountResponse, None, extra_headers, timeout)
 
 
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def token_count_of(reply: Any) -> Any:
     """The TokenCount of a reply: ``{"data": {"total_tokens"}}``, or the count at the
     top level (the wrapper is not settled)."""
     data = reply.data
-    if data is not None and isinstance(data.total_tokens, int):
+    if isinstance(data, _models.TokenCount) and _is_count(data.total_tokens):
         return data
     total = reply.__dict__.get("total_tokens")
-    if isinstance(total, int):
+    if _is_count(total):
         return _models.TokenCount(total_tokens=total)
     from ._exceptions import APIResponseValidationError
 
@@ -166,7 +170,7 @@ def cached_models(client: Any) -> dict[str, Any] | None:
 
 
 def keep_models(client: Any, listing: Any) -> dict[str, Any]:
-    models = {m.id: m for m in listing if isinstance(m.id, str)}
+    models = {m.id: m for m in listing if isinstance(m, _models.Model) and isinstance(m.id, str)}
     client._model_ids = (time.monotonic(), models)
     return models
 
@@ -199,15 +203,17 @@ def shape_balance(extra_headers: Mapping[str, str] | None, timeout: Any) -> Shap
 
 def balance_of(reply: Any) -> _models.Balance:
     data = reply.data
-    if data is None:
-        from ._exceptions import APIConnectionError
+    if not isinstance(data, _models.Balance):
+        from ._exceptions import APIResponseValidationError
 
-        raise APIConnectionError(f"users.balance: the reply has no data: {reply.to_dict()!r}")
+        raise APIResponseValidationError(f"users.balance: the reply has no balance: {reply.to_dict()!r}"[:300])
     return data
 
 
 class Completions(Resource):
     """POST /chat/completions."""
+
+    _not_raw = frozenset({"map"})
 
     @overload
     def create(
@@ -298,6 +304,8 @@ class Chat:
 class Models(Resource):
     """GET /models."""
 
+    _not_raw = frozenset({"check"})
+
     def list(
         self, *, extra_headers: Mapping[str, str] | None = None, timeout: float | None = None
     ) -> _models.ModelList:
@@ -357,6 +365,8 @@ class Users(Resource):
 
 class AsyncCompletions(AsyncResource):
     """POST /chat/completions, awaitable."""
+
+    _not_raw = frozenset({"map"})
 
     @overload
     async def create(
@@ -428,6 +438,8 @@ class AsyncChat:
 
 class AsyncModels(AsyncResource):
     """GET /models, awaitable."""
+
+    _not_raw = frozenset({"check"})
 
     async def list(
         self, *, extra_headers: Mapping[str, str] | None = None, timeout: float | None = None

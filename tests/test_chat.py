@@ -179,8 +179,12 @@ def test_balance_negative_cash_is_kept(client, server):
 
 
 def test_balance_without_data_raises(client, server):
-    server.script_for("/v1/users/me/balance", Reply.json({"code": 5, "status": False}))
-    with pytest.raises(kimi.APIConnectionError, match="no data"):
+    server.script_for("/v1/users/me/balance", Reply.json({"code": 5, "status": False}),
+                      Reply.json({"code": 0, "data": "lots"}))
+    # A complete reply the client cannot use, as every such reply: never retried.
+    with pytest.raises(kimi.APIResponseValidationError, match="no balance"):
+        client.users.balance()
+    with pytest.raises(kimi.APIResponseValidationError, match="no balance"):
         client.users.balance()
 
 

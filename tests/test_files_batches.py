@@ -17,7 +17,7 @@ import pytest
 from conftest import KEY, MESSAGES, MODEL, PYTHON, subprocess_env
 
 import kimi
-from kimi.testing import KimiServer, ManualClock
+from kimi.testing import KimiServer, ManualClock, Reply
 
 
 @pytest.fixture
@@ -405,3 +405,112 @@ def test_a_hostile_output_file_gives_typed_results_not_a_crash() -> None:
     assert isinstance(results[3].error, kimi.RateLimitReachedError) and results[3].error.request_id == "r-1"
     assert isinstance(results[4].response, kimi.ChatCompletion) and results[4].error is None
     assert results[5].error.code == "missing" and "3 line(s)" in str(results[5].error)
+
+
+# -- a hostile server -------------------------------------------------------------
+
+
+def test_a_batch_without_a_status_is_refused_not_polled_forever(server) -> None:
+    server.script_for("/v1/batches/b", *[Reply.json({"id": "b"})] * 3)
+    with pytest.raises(kimi.APIResponseValidationError, match="no status"):
+        client_for(server).batches.job("b").wait(poll_interval=0.01)
+    server.script_for("/v1/batches/b", Reply.json({"id": "b", "status": ["completed"]}))
+    with pytest.raises(kimi.APIResponseValidationError):
+        client_for(server).batches.job("b")
+    server.script_for("/v1/batches/b", Reply.json([1, 2]))
+    with pytest.raises(kimi.APIResponseValidationError):
+        client_for(server).batches.job("b")
+
+
+def test_a_list_whose_cursor_does_not_move_is_refused(server) -> None:
+    page = {"object": "list", "data": [{"id": "batch_1", "status": "completed"}], "has_more": True,
+            "last_id": "batch_1"}
+    server.script_for("/v1/batches", *[Reply.json(page)] * 5)
+    with pytest.raises(kimi.APIResponseValidationError, match="cursor"):
+        list(client_for(server).batches.list())
+    server.reset()
+    server.script_for("/v1/batches", Reply.json({"object": "list", "data": "abc", "has_more": False}))
+    with pytest.raises(kimi.APIResponseValidationError, match="not a list"):
+        list(client_for(server).batches.list())
+
+
+def test_odd_batch_fields_give_typed_errors_or_nothing(server) -> None:
+    odd = {"id": "b", "status": "failed", "errors": "x", "request_counts": "lots", "input_file_id": None}
+    server.script_for("/v1/batches/b", Reply.json(odd))
+    job = client_for(server).batches.job("b")
+    assert job.wait(progress=True, poll_interval=0.01).status == "failed"
+    with pytest.raises(kimi.BatchFailedError, match="no reason given"):
+        list(job.results())
+    odd = {"id": "b", "status": "completed", "input_file_id": None, "output_file_id": 12345}
+    server.script_for("/v1/batches/b", Reply.json(odd))
+    with pytest.raises(kimi.APIResponseValidationError, match="no input file"):
+        list(client_for(server).batches.job("b").results())
+
+
+def test_a_re_attached_job_with_a_hostile_input_file(server) -> None:
+    batch = {"id": "b", "status": "completed", "input_file_id": "file-in", "output_file_id": None}
+    for content in (b"not json\n", b"[1, 2]\n", b'{"custom_id": ["x"]}\n', b'{"custom_id": "a"}\n{"custom_id": "a"}\n'):
+        server.script_for("/v1/batches/b", Reply.json(batch))
+        server.script_for("/v1/files/file-in/content", Reply.raw([content], content_type="application/octet-stream"))
+        with pytest.raises(kimi.APIResponseValidationError):
+            list(client_for(server).batches.job("b").results())
+
+
+def test_a_batch_log_record_never_holds_the_key(caplog, server) -> None:
+    import logging
+
+    key = "sk-abcdefghijklmnopqrstuvwxyz0123456789"
+    leaky = KimiServer(api_key=key, delay=0)
+    with leaky:
+        leaky.script_for("/v1/batches/b", Reply.json({"id": "b-abcdefghijklmnopq", "status": "in_progress abcdefghijklmnopq"}),
+                         Reply.json({"id": "b-abcdefghijklmnopq", "status": "completed"}))
+        client = kimi.Kimi(api_key=key, base_url=leaky.base_url, max_retries=0)
+        with caplog.at_level(logging.DEBUG, logger="kimi"):
+            client.batches.job("b").wait(poll_interval=0.01)
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "abcdefghijklmnopq" not in text and "an unknown status" in text
+
+
+def test_with_raw_response_refuses_calls_without_one_reply(make_client) -> None:
+    client = make_client()
+    for resource, name in ((client.batches, "list"), (client.batches, "submit"), (client.files, "extract"),
+                           (client.chat.completions, "map"), (client.models, "check")):
+        with pytest.raises(AttributeError, match="no raw response"):
+            getattr(resource.with_raw_response, name)
+
+
+def test_odd_lists_and_counts_never_crash(make_client, server) -> None:
+    client = make_client()
+    server.script_for("/v1/files", Reply.json({"object": "list", "data": 5}))
+    listed = client.files.list()
+    assert list(listed) == [] and len(listed) == 0
+    server.script_for("/v1/models", Reply.json({"object": "list", "data": ["kimi-k2.6"]}))
+    with pytest.raises(kimi.ModelNotFoundError):
+        client.models.check("kimi-k2.6")
+    for body in ({"data": "x"}, {"data": {"total_tokens": True}}, {"data": {"total_tokens": -4}}):
+        server.script_for("/v1/tokenizers/estimate-token-count", Reply.json(body))
+        with pytest.raises(kimi.APIResponseValidationError):
+            client.tokenizers.estimate_token_count(model=MODEL, messages=MESSAGES)
+
+
+def test_hostile_rate_limit_headers_read_as_none(make_client, server) -> None:
+    for reset in ("1.2.3s", "..s", "1e309", "inf", "nan", "-5", "12x"):
+        server.script(Reply.chat("x", headers={"X-RateLimit-Reset": reset, "X-RateLimit-Remaining": "1_000"}))
+        info = make_client().chat.completions.create(model=MODEL, messages=MESSAGES)._rate_limit
+        assert info.reset is None and info.remaining is None, reset
+
+
+def test_wait_bounds_a_slow_retrieve_by_its_timeout(server) -> None:
+    import json as _json
+    import time as _time
+
+    running = _json.dumps({"id": "b", "status": "in_progress"}).encode()
+    server.script_for("/v1/batches/b", Reply.json({"id": "b", "status": "in_progress"}),
+                      Reply.raw([running[:10], running[10:]], delay=6, content_type="application/json"))
+    job = client_for(server).batches.job("b")
+    began = _time.monotonic()
+    with pytest.raises((TimeoutError, kimi.APITimeoutError)):
+        job.wait(poll_interval=0.1, timeout=1)
+    assert _time.monotonic() - began < 4
+    with pytest.raises(ValueError, match="poll_interval"):
+        job.wait(poll_interval=0)
