@@ -254,6 +254,25 @@ def input_file(requests: Iterable[Any], defaults: Any) -> tuple[str, list[str], 
     return path, order, model
 
 
+def uploaded_id(uploaded: Any) -> str:
+    """The id of the file an upload made; APIResponseValidationError if the reply
+    names none."""
+    file_id = _file_id(getattr(uploaded, "id", None))
+    if file_id is None:
+        raise APIResponseValidationError(f"files.create: the reply names no file id: {_shown(uploaded)}")
+    return file_id
+
+
+class _quietly:
+    """Clean-up after a failure: its own failure must not hide the first one."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        return kind is not None and issubclass(kind, Exception)
+
+
 def input_order(content: bytes) -> list[str]:
     """The custom ids of an input file, in its order (to re-attach to a job);
     APIResponseValidationError when a line does not name one, or names one twice."""
@@ -569,7 +588,14 @@ class Batches(Resource):
             uploaded = self._client.files.create(file=path, purpose="batch")
         finally:
             os.unlink(path)
-        batch = self.create(input_file_id=uploaded.id, completion_window=completion_window, metadata=metadata)
+        file_id = uploaded_id(uploaded)
+        try:
+            batch = self.create(input_file_id=file_id, completion_window=completion_window, metadata=metadata)
+        except BaseException:
+            # The file would count against the account's file cap for nothing.
+            with _quietly():
+                self._client.files.delete(file_id)
+            raise
         return BatchJob(self._client, batch, order)
 
     def job(self, batch_id: str) -> BatchJob:
@@ -698,7 +724,13 @@ class AsyncBatches(AsyncResource):
             uploaded = await self._client.files.create(file=path, purpose="batch")
         finally:
             os.unlink(path)
-        batch = await self.create(input_file_id=uploaded.id, completion_window=completion_window, metadata=metadata)
+        file_id = uploaded_id(uploaded)
+        try:
+            batch = await self.create(input_file_id=file_id, completion_window=completion_window, metadata=metadata)
+        except BaseException:
+            with _quietly():
+                await self._client.files.delete(file_id)
+            raise
         return AsyncBatchJob(self._client, batch, order)
 
     async def job(self, batch_id: str) -> AsyncBatchJob:

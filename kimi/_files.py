@@ -232,12 +232,19 @@ class Files(Resource):
         """The text of a document, ready to put in a message: upload it for
         ``file-extract``, read the extracted text, then delete the file (unless
         ``keep=True``)."""
-        uploaded = self.create(file=file, purpose="file-extract")
+        from ._batches import _quietly, uploaded_id
+
+        file_id = uploaded_id(self.create(file=file, purpose="file-extract"))
         try:
-            return extracted_text(self.content(uploaded.id).content)
-        finally:
+            text = extracted_text(self.content(file_id).content)
+        except BaseException:
             if not keep:
-                self.delete(uploaded.id)
+                with _quietly():
+                    self.delete(file_id)
+            raise
+        if not keep:
+            self.delete(file_id)
+        return text
 
 
 class AsyncFiles(AsyncResource):
@@ -276,9 +283,16 @@ class AsyncFiles(AsyncResource):
         return await self._client._request(shape_delete(file_id, extra_headers, timeout))
 
     async def extract(self, file: Any, *, keep: bool = False) -> str:
-        uploaded = await self.create(file=file, purpose="file-extract")
+        from ._batches import _quietly, uploaded_id
+
+        file_id = uploaded_id(await self.create(file=file, purpose="file-extract"))
         try:
-            return extracted_text((await self.content(uploaded.id)).content)
-        finally:
+            text = extracted_text((await self.content(file_id)).content)
+        except BaseException:
             if not keep:
-                await self.delete(uploaded.id)
+                with _quietly():
+                    await self.delete(file_id)
+            raise
+        if not keep:
+            await self.delete(file_id)
+        return text

@@ -514,3 +514,26 @@ def test_wait_bounds_a_slow_retrieve_by_its_timeout(server) -> None:
     assert _time.monotonic() - began < 4
     with pytest.raises(ValueError, match="poll_interval"):
         job.wait(poll_interval=0)
+
+
+def test_a_refused_batch_leaves_no_file_behind_and_an_odd_upload_reply_is_typed(platform) -> None:
+    client = client_for(platform)
+    platform.script_for("/v1/batches", Reply.api_error("exceeded_current_quota_error"))
+    with pytest.raises(kimi.QuotaExceededError):
+        client.batches.submit([{"model": MODEL, "messages": MESSAGES}])
+    assert [f for f in platform.files.values() if f["purpose"] == "batch"] == []
+    platform.script_for("/v1/files", Reply.json({"id": None, "object": "file"}))
+    with pytest.raises(kimi.APIResponseValidationError, match="no file id"):
+        client.batches.submit([{"model": MODEL, "messages": MESSAGES}])
+
+
+def test_extract_keeps_the_first_failure_when_the_clean_up_fails_too(platform, tmp_path) -> None:
+    doc = tmp_path / "d.txt"
+    doc.write_text("text")
+    client = client_for(platform)
+    uploaded = client.files.create(file=doc, purpose="file-extract")
+    platform.script_for(f"/v1/files/{uploaded.id}", Reply.api_error("server_error"))
+    platform.script_for("/v1/files", Reply.json(uploaded.to_dict()))
+    platform.script_for(f"/v1/files/{uploaded.id}/content", Reply.api_error("content_filter"))
+    with pytest.raises(kimi.ContentFilterError):
+        client.files.extract(doc)
