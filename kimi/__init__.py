@@ -98,6 +98,8 @@ __all__ = [
     "Headers",
     "RateLimitInfo",
     "RawResponse",
+    "image",
+    "video",
     "DEFAULT_BASE_URL",
     "KimiError",
     "APIError",
@@ -181,6 +183,8 @@ _LAZY = {
     "Headers": "_raw",
     "RateLimitInfo": "_raw",
     "RawResponse": "_raw",
+    "image": "_media",
+    "video": "_media",
 }
 
 

@@ -263,6 +263,29 @@ def _reply_cost(self: Any) -> float | None:
 ChatCompletion.cost = property(_reply_cost)
 
 
+def _to_param(self: Any) -> dict[str, Any]:
+    """The message as the dict to append to ``messages`` for the next turn: role,
+    content, tool calls, and the reasoning (``reasoning_content``, also when a
+    gateway sent it as ``reasoning``), which thinking models need echoed on tool-call
+    turns."""
+    fields = self.__dict__
+    param: dict[str, Any] = {"role": fields.get("role") or "assistant", "content": fields.get("content") or ""}
+    reasoning = fields.get("reasoning_content") or fields.get("reasoning")
+    if isinstance(reasoning, str) and reasoning:
+        param["reasoning_content"] = reasoning
+    calls = fields.get("tool_calls")
+    if isinstance(calls, list) and calls:
+        param["tool_calls"] = [_plain(call) for call in calls]
+    name = fields.get("name")
+    if isinstance(name, str) and name:
+        param["name"] = name
+    return param
+
+
+_to_param.__name__ = "to_param"
+ChatCompletionMessage.to_param = _method(_to_param)
+
+
 def _response_headers(self: Any) -> Any:
     """The response headers of the call that returned this object (a case-blind
     mapping; empty for objects that did not come from a call)."""

@@ -51,6 +51,7 @@ class ChatCompletionMessage(KimiObject):
     name: str | None
     partial: bool | None
     refusal: str | None
+    def to_param(self) -> dict[str, Any]: ...
 
 class ChoiceDelta(KimiObject):
     role: str | None
