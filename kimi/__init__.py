@@ -100,6 +100,8 @@ __all__ = [
     "RawResponse",
     "image",
     "video",
+    "model_rules",
+    "ModelRules",
     "DEFAULT_BASE_URL",
     "KimiError",
     "APIError",
@@ -185,6 +187,8 @@ _LAZY = {
     "RawResponse": "_raw",
     "image": "_media",
     "video": "_media",
+    "model_rules": "_rules",
+    "ModelRules": "_rules",
 }
 
 

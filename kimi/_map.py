@@ -18,7 +18,7 @@ import sys
 import time
 
 from . import _core, _logging
-from ._exceptions import KimiError, ModelNotFoundError
+from ._exceptions import InvalidRequestError, KimiError, ModelNotFoundError
 from ._resources import checked_model, shape_chat
 
 __all__ = ["MapResult", "Plan", "run_map", "AsyncMap"]
@@ -219,7 +219,7 @@ class Plan:
             self._next_index += 1
             try:
                 item = _Item(index, params, self._shape(params))
-            except (TypeError, ValueError, ModelNotFoundError) as exc:
+            except (TypeError, ValueError, ModelNotFoundError, InvalidRequestError) as exc:
                 self._record(index, params, None, exc)
                 continue
             self.live += 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 from . import _models
+from ._rules import check_request, thinking_field
 
 # typing is only for type checkers: importing it would double kimi's import
 # time.  At run time each @overload stub is simply replaced by the next def.
@@ -100,6 +101,10 @@ def shape_chat(
         body["stream"] = True
     if extra_body:
         body.update(extra_body)
+    thinking = body.get("thinking")
+    if thinking is not None and thinking.__class__ is not dict:
+        body["thinking"] = thinking_field(thinking)
+    check_request(body)
     return (
         "POST",
         "/chat/completions",

@@ -219,8 +219,8 @@ def test_request_body_has_model_messages_and_kwargs(client, server):
 
 
 def test_request_body_omits_none_kwargs(client, server):
-    create(client, temperature=None, max_completion_tokens=None, stop=None, top_p=0.9)
-    assert server.requests[-1].json == {"model": MODEL, "messages": MESSAGES, "top_p": 0.9}
+    create(client, temperature=None, max_completion_tokens=None, stop=None, top_p=0.95)
+    assert server.requests[-1].json == {"model": MODEL, "messages": MESSAGES, "top_p": 0.95}
 
 
 def test_request_body_streaming_sets_stream_true_and_accepts_sse(client, server):
@@ -239,10 +239,10 @@ def test_non_streaming_body_has_no_stream_field(client, server):
 
 def test_extra_body_adds_and_overrides_fields(client, server):
     create(client, temperature=0.3,
-           extra_body={"chat_template_kwargs": {"thinking": True}, "temperature": 0.6, "x_null": None})
+           extra_body={"chat_template_kwargs": {"thinking": True}, "temperature": 1.0, "x_null": None})
     body = server.requests[-1].json
     assert body["chat_template_kwargs"] == {"thinking": True}
-    assert body["temperature"] == 0.6
+    assert body["temperature"] == 1.0       # the one kimi-k2.6 takes with thinking on
     assert body["x_null"] is None  # raw fields are sent as given
 
 
@@ -304,7 +304,7 @@ def test_per_call_timeout_is_accepted(client, server):
         ({"messages": "hello"}, TypeError),
         ({"stream": "yes"}, TypeError),
         ({"extra_body": {"bad": object()}}, TypeError),
-        ({"temperature": float("nan")}, TypeError),
+        ({"max_completion_tokens": float("nan")}, TypeError),
     ],
 )
 def test_create_rejects_bad_arguments_before_sending(client, server, kwargs, exc):

@@ -38,7 +38,7 @@ for chunk in stream:
 print("stream:", "".join(text), usage)
 
 print("models:", [m.id for m in client.models.list()])
-two = client.chat.completions.create(model="kimi-k2.6", messages=messages, n=2)
+two = client.chat.completions.create(model="moonshot-v1-8k", messages=messages, n=2)
 print("n:", [c.index for c in two.choices])
 '''
 

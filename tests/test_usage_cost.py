@@ -142,11 +142,12 @@ def test_with_options_defaults_make_a_route_with_its_own_totals(make_client, ser
     server.default = Reply.chat("ok", usage=USAGE)
     client = make_client()
     route = client.with_options(defaults={"max_completion_tokens": 1024, "temperature": 0.3})
-    route.chat.completions.create(model=MODEL, messages=MESSAGES, temperature=0.9)
+    # moonshot-v1-8k takes any temperature from 0 to 1 (kimi-k2.6 fixes it).
+    route.chat.completions.create(model="moonshot-v1-8k", messages=MESSAGES, temperature=0.9)
     body = server.requests[-1].json
     assert body["max_completion_tokens"] == 1024
     assert body["temperature"] == 0.9       # the call's own value wins
-    list(route.chat.completions.map([{"model": MODEL, "messages": MESSAGES}]))
+    list(route.chat.completions.map([{"model": "moonshot-v1-8k", "messages": MESSAGES}]))
     assert server.requests[-1].json["max_completion_tokens"] == 1024
     client.chat.completions.create(model=MODEL, messages=MESSAGES)
     assert "max_completion_tokens" not in server.requests[-1].json
@@ -154,7 +155,7 @@ def test_with_options_defaults_make_a_route_with_its_own_totals(make_client, ser
     assert client.usage.requests == 3       # the route's calls count in its parent's
     assert route._limiter is client._limiter    # one account, one set of limits
     narrower = route.with_options(defaults={"temperature": 0.1})
-    narrower.chat.completions.create(model=MODEL, messages=MESSAGES)
+    narrower.chat.completions.create(model="moonshot-v1-8k", messages=MESSAGES)
     assert server.requests[-1].json["max_completion_tokens"] == 1024
     assert server.requests[-1].json["temperature"] == 0.1
     other_key = client.with_options(api_key="sk-other")
