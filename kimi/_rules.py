@@ -80,17 +80,32 @@ model_rules: dict[str, ModelRules] = {
 }
 
 
+# Gateway names resolved to the table's entries, kept while the table keeps its size
+# (a name is resolved once, not on every call).
+_resolved: dict[str, ModelRules | None] = {}
+_resolved_for = [0]
+
+
 def rules_of(model: str) -> ModelRules | None:
     rules = model_rules.get(model)
     if rules is not None:
         return rules
+    if _resolved_for[0] != len(model_rules):
+        _resolved.clear()
+        _resolved_for[0] = len(model_rules)
+    if model in _resolved:
+        return _resolved[model]
     from ._cost import _plain_name
 
     wanted = _plain_name(model)
+    found = None
     for name, candidate in list(model_rules.items()):
         if _plain_name(name) == wanted:
-            return candidate
-    return None
+            found = candidate
+            break
+    if len(_resolved) < 1024:
+        _resolved[model] = found
+    return found
 
 
 def thinking_field(value: Any) -> Any:
@@ -148,22 +163,35 @@ def _check_sampling(model: str, rules: ModelRules, body: Mapping[str, Any], thin
 
 
 def _check_tool_turns(model: str, messages: Any) -> None:
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") != "assistant" or not message.get("tool_calls"):
-            continue
-        if not message.get("reasoning_content"):
-            _refuse(model, "reasoning_content",
-                    "thinking is enabled but reasoning_content is missing in assistant tool call message at "
-                    f"index {index} (send the reply's message back with message.to_param())")
+    for message in messages:
+        if message.__class__ is dict and message.get("tool_calls") and not message.get("reasoning_content"):
+            if message.get("role") == "assistant":
+                _refuse(model, "reasoning_content",
+                        "thinking is enabled but reasoning_content is missing in assistant tool call message at "
+                        f"index {messages.index(message)} (send the reply's message back with "
+                        "message.to_param())")
+
+
+# The body fields some rule is about; a body with none of them (the usual one) is
+# checked for its tool-call turns alone.
+_RULED = frozenset({"temperature", "top_p", "n", "presence_penalty", "frequency_penalty", "thinking",
+                    "reasoning_effort", "tool_choice", "response_format"})
 
 
 def check_request(body: Mapping[str, Any]) -> None:
     """Refuse, as InvalidRequestError naming the rule, what the model of this chat
-    body does not take; a model outside the table passes unchecked."""
+    body does not take; a model outside the table passes unchecked.  On the path of
+    every call: the usual body costs a set intersection and one pass over messages."""
     model = body["model"]
-    rules = rules_of(model)
-    partial = _is_partial(body.get("messages"))
-    if partial and body.get("response_format") is not None:
+    rules = model_rules.get(model) or rules_of(model)
+    if _RULED.isdisjoint(body):
+        if rules is not None and rules.thinking is not None:
+            for message in body["messages"]:
+                if message.__class__ is dict and "tool_calls" in message:
+                    _check_tool_turns(model, body["messages"])
+                    break
+        return
+    if _is_partial(body.get("messages")) and body.get("response_format") is not None:
         _refuse(model, "partial", "Partial Mode cannot be combined with response_format")
     if rules is None:
         return
