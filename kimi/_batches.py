@@ -15,11 +15,13 @@ share; they differ only in how they wait and fetch.
 from __future__ import annotations
 
 import os
+import sys
 import time
+from contextlib import suppress
 
 from . import _core, _models
 from ._exceptions import APIResponseValidationError, BatchFailedError, BatchRequestError
-from ._files import MAX_FILE_BYTES
+from ._files import MAX_FILE_BYTES, uploaded_id
 from ._resources import AsyncResource, Resource, shape_chat
 
 TYPE_CHECKING = False
@@ -254,25 +256,6 @@ def input_file(requests: Iterable[Any], defaults: Any) -> tuple[str, list[str], 
     return path, order, model
 
 
-def uploaded_id(uploaded: Any) -> str:
-    """The id of the file an upload made; APIResponseValidationError if the reply
-    names none."""
-    file_id = _file_id(getattr(uploaded, "id", None))
-    if file_id is None:
-        raise APIResponseValidationError(f"files.create: the reply names no file id: {_shown(uploaded)}")
-    return file_id
-
-
-class _quietly:
-    """Clean-up after a failure: its own failure must not hide the first one."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
-        return kind is not None and issubclass(kind, Exception)
-
-
 def input_order(content: bytes) -> list[str]:
     """The custom ids of an input file, in its order (to re-attach to a job);
     APIResponseValidationError when a line does not name one, or names one twice."""
@@ -373,6 +356,17 @@ def _input_file(batch: Any) -> str:
     return file_id
 
 
+def files_to_read(job: Any) -> tuple[str | None, str | None, str | None]:
+    """The files an ended job's results come from: (its input file when the order of
+    its requests is not known yet, its output file, its error file), None where there
+    is none; BatchFailedError when the job failed as a whole."""
+    batch = job.batch
+    if batch.status == "failed":
+        raise failure_of(batch)
+    input_id = _input_file(batch) if job._order is None else None
+    return input_id, _file_id(batch.output_file_id), _file_id(batch.error_file_id)
+
+
 def failure_of(batch: Any) -> BatchFailedError:
     errors = batch.errors if isinstance(batch.errors, _models.BatchErrors) else None
     data = errors.data if errors is not None and isinstance(errors.data, list) else []
@@ -430,7 +424,7 @@ class Watch:
 
     def see(self, batch: Any) -> None:
         if batch.status != self.status:
-            logging = __import__("sys").modules.get("logging")
+            logging = sys.modules.get("logging")
             if logging is not None:
                 # Both come from the server: only a documented status is shown as
                 # sent, and the id is redacted of the key as every record is.
@@ -504,17 +498,11 @@ class BatchJob:
         ``BatchRequestError``; one the API refused, its typed API error."""
         if self.batch.status not in TERMINAL:
             self.wait()
-        batch = self.batch
-        if batch.status == "failed":
-            raise failure_of(batch)
-        files = self._client.files
-        order = self._order
-        if order is None:
-            order = self._order = input_order(files.content(_input_file(batch)).content)
-        output_id, error_id = _file_id(batch.output_file_id), _file_id(batch.error_file_id)
-        output = files.content(output_id).content if output_id else None
-        errors = files.content(error_id).content if error_id else None
-        return join_results(order, output, errors, batch.status)
+        read = self._client.files.content
+        contents = [read(file_id).content if file_id else None for file_id in files_to_read(self)]
+        if contents[0] is not None:
+            self._order = input_order(contents[0])
+        return join_results(self._order, contents[1], contents[2], self.batch.status)
 
 
 class Batches(Resource):
@@ -593,7 +581,7 @@ class Batches(Resource):
             batch = self.create(input_file_id=file_id, completion_window=completion_window, metadata=metadata)
         except BaseException:
             # The file would count against the account's file cap for nothing.
-            with _quietly():
+            with suppress(Exception):      # the first failure is the one to see
                 self._client.files.delete(file_id)
             raise
         return BatchJob(self._client, batch, order)
@@ -648,17 +636,11 @@ class AsyncBatchJob:
     async def results(self) -> AsyncIterator[BatchResult]:
         if self.batch.status not in TERMINAL:
             await self.wait()
-        batch = self.batch
-        if batch.status == "failed":
-            raise failure_of(batch)
-        files = self._client.files
-        order = self._order
-        if order is None:
-            order = self._order = input_order((await files.content(_input_file(batch))).content)
-        output_id, error_id = _file_id(batch.output_file_id), _file_id(batch.error_file_id)
-        output = (await files.content(output_id)).content if output_id else None
-        errors = (await files.content(error_id)).content if error_id else None
-        for result in join_results(order, output, errors, batch.status):
+        read = self._client.files.content
+        contents = [(await read(file_id)).content if file_id else None for file_id in files_to_read(self)]
+        if contents[0] is not None:
+            self._order = input_order(contents[0])
+        for result in join_results(self._order, contents[1], contents[2], self.batch.status):
             yield result
 
 
@@ -728,7 +710,7 @@ class AsyncBatches(AsyncResource):
         try:
             batch = await self.create(input_file_id=file_id, completion_window=completion_window, metadata=metadata)
         except BaseException:
-            with _quietly():
+            with suppress(Exception):      # the first failure is the one to see
                 await self._client.files.delete(file_id)
             raise
         return AsyncBatchJob(self._client, batch, order)

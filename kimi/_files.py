@@ -9,6 +9,7 @@ anything is sent.
 from __future__ import annotations
 
 import os
+from contextlib import suppress
 
 from . import _models
 from ._base_client import Form
@@ -97,6 +98,17 @@ def shape_upload(
     disk = None if path is None else os.fsencode(path)
     form = Form((("purpose", None, None, purpose.encode(), None), ("file", filename, _content_type(filename), data, disk)))
     return ("POST", "/files", form, False, _models.FileObject, None, extra_headers, timeout)
+
+
+def uploaded_id(uploaded: Any) -> str:
+    """The id of the file an upload made; APIResponseValidationError if the reply
+    names none."""
+    file_id = getattr(uploaded, "id", None)
+    if not isinstance(file_id, str) or not file_id:
+        from ._exceptions import APIResponseValidationError
+
+        raise APIResponseValidationError(f"files.create: the reply names no file id: {uploaded!r}"[:300])
+    return file_id
 
 
 def _file_path(file_id: Any) -> str:
@@ -232,14 +244,12 @@ class Files(Resource):
         """The text of a document, ready to put in a message: upload it for
         ``file-extract``, read the extracted text, then delete the file (unless
         ``keep=True``)."""
-        from ._batches import _quietly, uploaded_id
-
         file_id = uploaded_id(self.create(file=file, purpose="file-extract"))
         try:
             text = extracted_text(self.content(file_id).content)
         except BaseException:
             if not keep:
-                with _quietly():
+                with suppress(Exception):      # the first failure is the one to see
                     self.delete(file_id)
             raise
         if not keep:
@@ -283,14 +293,12 @@ class AsyncFiles(AsyncResource):
         return await self._client._request(shape_delete(file_id, extra_headers, timeout))
 
     async def extract(self, file: Any, *, keep: bool = False) -> str:
-        from ._batches import _quietly, uploaded_id
-
         file_id = uploaded_id(await self.create(file=file, purpose="file-extract"))
         try:
             text = extracted_text((await self.content(file_id)).content)
         except BaseException:
             if not keep:
-                with _quietly():
+                with suppress(Exception):      # the first failure is the one to see
                     await self.delete(file_id)
             raise
         if not keep:

@@ -11,10 +11,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Iterator, Mapping
 
-__all__ = ["Headers", "RateLimitInfo", "RawResponse", "RawResponses", "AsyncRawResponses"]
+from ._logging import parse_header_block, request_id
 
-# The headers a request id comes in, most specific first (as the core reads them).
-_REQUEST_ID_HEADERS = ("x-request-id", "msh-request-id", "request-id", "x-trace-id")
+__all__ = ["Headers", "RateLimitInfo", "RawResponse", "RawResponses", "AsyncRawResponses"]
 
 
 class Headers:
@@ -29,10 +28,7 @@ class Headers:
     @classmethod
     def from_block(cls, block: bytes) -> "Headers":
         headers = cls()
-        for line in block.decode("latin-1").split("\n"):
-            name, sep, value = line.partition(":")
-            if sep and name.strip():
-                headers._items.setdefault(name.strip().lower(), value.strip())
+        headers._items = parse_header_block(block)
         return headers
 
     def __getitem__(self, name: str) -> str:
@@ -146,11 +142,8 @@ class RateLimitInfo:
 
 
 def request_id_of(headers: Any) -> str | None:
-    for name in _REQUEST_ID_HEADERS:
-        value = headers.get(name)
-        if value:
-            return value
-    return None
+    """The request id among the headers, read as the core reads it for errors."""
+    return request_id(headers)
 
 
 def response_of(obj: Any) -> tuple[int | None, Headers]:
