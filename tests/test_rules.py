@@ -106,3 +106,44 @@ def test_map_items_and_batch_lines_are_checked_too(make_client, server) -> None:
     with pytest.raises(kimi.InvalidRequestError):
         client.batches.submit([{"model": "kimi-k2.6", "messages": MESSAGES, "n": 3}])
     assert not any(r.path == "/v1/files" for r in server.requests)
+
+
+# The platform's own 400s, as kimi.testing gives them: with a model taken out of the
+# local table, the request reaches the server and is refused there with the
+# platform's message (kimi-api.md §2).
+SERVER_REFUSES = [
+    ("kimi-k2.6", {"temperature": 0.7}, "invalid temperature: only 1 is allowed for this model"),
+    ("kimi-k2.6", {"temperature": 1.0, "thinking": False}, "invalid temperature: only 0.6 is allowed"),
+    ("kimi-k2.6", {"top_p": 0.9}, "invalid top_p: only 0.95 is allowed"),
+    ("kimi-k2.5", {"n": 2}, "invalid n: only 1 is allowed"),
+    ("kimi-k2.5", {"frequency_penalty": 1}, "invalid frequency_penalty: only 0 is allowed"),
+    ("kimi-k2.6", {"tool_choice": "required"}, "tool_choice 'required' is incompatible with thinking enabled"),
+    ("kimi-k2.6", {"messages": TOOL_TURN},
+     "reasoning_content is missing in assistant tool call message at index 1"),
+    ("kimi-k2-thinking", {"messages": TOOL_TURN, "thinking": None},
+     "reasoning_content is missing in assistant tool call message at index 1"),
+]
+
+
+@pytest.mark.parametrize("model,fields,message", SERVER_REFUSES)
+def test_the_server_refuses_what_the_local_rules_refuse(make_client, server, monkeypatch, model, fields, message):
+    fields = {"messages": MESSAGES, **fields}
+    client = make_client()
+    with pytest.raises(kimi.InvalidRequestError) as local:
+        client.chat.completions.create(model=model, **fields)
+    assert server.requests == [] and local.value.rule
+    monkeypatch.delitem(kimi.model_rules, model)
+    with pytest.raises(kimi.BadRequestError, match=message) as remote:
+        client.chat.completions.create(model=model, **fields)
+    assert remote.value.status_code == 400 and len(server.requests) == 1
+
+
+def test_the_server_takes_the_fixed_values_and_a_tool_turn_with_its_reasoning(make_client, server, monkeypatch):
+    for model in ("kimi-k2.6", "kimi-k2.5"):
+        monkeypatch.delitem(kimi.model_rules, model)
+    client = make_client()
+    turn = [dict(m) for m in TOOL_TURN]
+    turn[1]["reasoning_content"] = "I should look the weather up."
+    client.chat.completions.create(model="kimi-k2.6", messages=turn, temperature=1.0, top_p=0.95, n=1)
+    client.chat.completions.create(model="kimi-k2.5", messages=TOOL_TURN, thinking=False, temperature=0.6)
+    assert len(server.requests) == 2

@@ -531,7 +531,7 @@ def test_batch_requests_failing_the_chat_checks_go_to_the_error_file(
         chat_line("too-long-old", "x", max_tokens=10**6),
         chat_line("at-limit", "x", max_tokens=262144),
         chat_line("n-bad", "x", n=9),
-        chat_line("n-two", "two", n=2),
+        chat_line("n-two", "two", n=2),       # kimi-k2.6 fixes n at 1
         no_model,
         parts,
     ]
@@ -539,21 +539,21 @@ def test_batch_requests_failing_the_chat_checks_go_to_the_error_file(
     clock.advance(sum(TIMING))
     done = client.batches.retrieve(batch.id)
     assert done.status == "completed"
-    assert done.request_counts.model_dump() == {"total": 8, "completed": 4, "failed": 4}
+    assert done.request_counts.model_dump() == {"total": 8, "completed": 3, "failed": 5}
     ok = {line["custom_id"]: line["response"]["body"] for line in result_lines(client, done.output_file_id)}
     assert {cid: [c["message"]["content"] for c in body["choices"]] for cid, body in ok.items()} == {
         "fine": ["hello there"],
         "at-limit": ["x"],
-        "n-two": ["two", "two"],
         "parts": ["last one"],
     }
     failed = {line["custom_id"]: line["response"] for line in result_lines(client, done.error_file_id)}
-    assert set(failed) == {"too-long", "too-long-old", "n-bad", "no-model"}
+    assert set(failed) == {"too-long", "too-long-old", "n-bad", "n-two", "no-model"}
     assert all(r["status_code"] == 400 for r in failed.values())
     limit = "Invalid request: Your request exceeded model token limit: 262144"
     assert failed["too-long"]["body"] == {"error": {"type": "invalid_request_error", "message": limit}}
     assert error_of(failed["too-long-old"]["body"])[1] == limit
     assert "n must be an integer" in error_of(failed["n-bad"]["body"])[1]
+    assert error_of(failed["n-two"]["body"])[1] == "invalid n: only 1 is allowed for this model"
     assert error_of(failed["no-model"]["body"])[1] == "Invalid request: field 'model' is required"
     assert client.files.retrieve(done.error_file_id).filename == f"{batch.id}_error.jsonl"
 

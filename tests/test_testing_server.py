@@ -393,8 +393,12 @@ def choice_texts(chunks: list[dict[str, Any]], field: str = "content") -> dict[i
     return texts
 
 
+# kimi-k2.6 fixes n at 1 (kimi/testing/_thinking.py); the older models take up to 5.
+MANY = "moonshot-v1-8k"
+
+
 def test_non_stream_n_gives_n_choices_each_with_its_own_content(server: KimiServer) -> None:
-    body = json.loads(post(connect(server), {**HELLO, "n": 3}).read())
+    body = json.loads(post(connect(server), {**HELLO, "n": 3, "model": MANY}).read())
     choices = body["choices"]
     assert [c["index"] for c in choices] == [0, 1, 2]
     contents = [c["message"]["content"] for c in choices]
@@ -409,8 +413,8 @@ def test_non_stream_n_gives_n_choices_each_with_its_own_content(server: KimiServ
 
 
 def test_stream_n_sends_chunks_for_each_index_then_each_finish(server: KimiServer) -> None:
-    reference = json.loads(post(connect(server), {**HELLO, "n": 3}).read())["choices"]
-    chunks = stream(server, Reply.echo(delay=0), n=3)
+    reference = json.loads(post(connect(server), {**HELLO, "n": 3, "model": MANY}).read())["choices"]
+    chunks = stream(server, Reply.echo(delay=0), n=3, model=MANY)
     assert all(len(c["choices"]) == 1 for c in chunks)
     indexes = [c["choices"][0]["index"] for c in chunks]
     assert indexes[:3] == [0, 1, 2]  # interleaved, not one choice after another
@@ -430,12 +434,12 @@ def test_stream_n_sends_chunks_for_each_index_then_each_finish(server: KimiServe
 
 def test_scripted_reply_answers_every_choice_with_the_scripted_message(server: KimiServer) -> None:
     server.script(Reply.chat("scripted", reasoning="why"))
-    body = json.loads(post(connect(server), {**HELLO, "n": 2}).read())
+    body = json.loads(post(connect(server), {**HELLO, "n": 2, "model": MANY}).read())
     assert [(c["index"], c["message"]["content"]) for c in body["choices"]] == [
         (0, "scripted"),
         (1, "scripted"),
     ]
-    chunks = stream(server, Reply.chat("scripted", chunk_size=3), n=2)
+    chunks = stream(server, Reply.chat("scripted", chunk_size=3), n=2, model=MANY)
     assert choice_texts(chunks) == {0: "scripted", 1: "scripted"}
 
 

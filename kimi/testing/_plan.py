@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from ._budget import completion_budget, continued, partial_prefix, within_budget
 from ._chunks import bulk_pieces, chat_body, chat_events
 from ._replies import BodySpec, BulkSpec, ChatSpec, EchoSpec, NoResponseSpec, RawSpec, Reply
 
@@ -120,7 +121,8 @@ def echo_chats(spec: EchoSpec, request: Any) -> list[ChatSpec]:
     """The ChatSpecs of the default answer for this request, one per choice.
 
     With one choice the content quotes the user; with N each begins ``"Answer i of N: "``,
-    so every choice has content of its own. Usage counts the text of all choices.
+    so every choice has content of its own. Usage counts the text of all choices. Partial
+    Mode and ``max_completion_tokens`` are obeyed as `_budget.py` says.
     """
     said = _last_user_text(request)
     quoted = f"“{said}”" if said else "nothing in particular"
@@ -132,17 +134,29 @@ def echo_chats(spec: EchoSpec, request: Any) -> list[ChatSpec]:
     )
     n = choice_count(request)
     contents = [content] if n == 1 else [f"Answer {i} of {n}: {content}" for i in range(1, n + 1)]
+    prefix = partial_prefix(request)
+    thought: str | None = reasoning
+    if prefix is not None:
+        thought, contents = None, [continued(text, prefix) for text in contents]
+    budget = completion_budget(request)
+    written = [within_budget(thought, text, budget) for text in contents]
     prompt = max(1, len(json.dumps(request, ensure_ascii=False)) // 4)
-    completion = max(1, sum(len(reasoning) + len(text) for text in contents) // 4)
+    if all(w.finish_reason == "stop" for w in written):
+        completion = max(1, sum(len(thought or "") + len(text) for text in contents) // 4)
+    else:
+        completion = sum(w.tokens for w in written)
     usage = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
-    base = Reply.chat(content=content, reasoning=reasoning, usage=usage).spec
+    base = Reply.chat(content=content, usage=usage).spec
     assert isinstance(base, ChatSpec)
     base = replace(base, delay=spec.delay, chunk_size=spec.chunk_size)
-    return [replace(base, content=text) for text in contents]
+    return [
+        replace(base, content=w.content, reasoning=w.reasoning, finish_reason=w.finish_reason)
+        for w in written
+    ]
 
 
 def _chat_plan(choices: list[ChatSpec], reply: Reply, request: Any) -> Plan:
