@@ -53,6 +53,7 @@ else:
         ResourceNotFoundError,
         ServerError,
         StreamError,
+        TruncatedWarning,
         UnprocessableEntityError,
     )
     from ._models import (
@@ -127,6 +128,7 @@ __all__ = [
     "QuotaExceededError",
     "ServerError",
     "StreamError",
+    "TruncatedWarning",
     "LimitExceededError",
     "BatchFailedError",
     "BatchRequestError",

@@ -1,7 +1,8 @@
 """The kimi command line (also ``python -m kimi``): chat, models, balance, demo, and the
 platform's files, batches and token counts.
 
-    kimi chat "Why is the sky blue?" [--model M] [--system S] [--allow-http]
+    kimi chat "Why is the sky blue?" [--model M] [--system S] [--max-tokens N]
+                                     [--continue-on-length N] [--allow-http]
     kimi models                     # kimi models check ID: listed? its context length
     kimi balance
     kimi tokens [--model M] TEXT... # or the text on stdin
@@ -46,11 +47,30 @@ def program_name(argv0: str) -> str:
     return "python -m kimi" if name in ("__main__.py", "") else name
 
 
-def _stream_chat(client: Any, model: str, messages: list[dict[str, str]], out: TextIO) -> None:
-    """Print a streamed reply; reasoning dimmed on a terminal only."""
+def _stream_chat(
+    client: Any, model: str, messages: list[dict[str, str]], out: TextIO, **options: Any
+) -> None:
+    """Print a streamed reply; reasoning dimmed on a terminal only.  A reply cut by its
+    token budget is said on stderr, in the command's own words."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as told:
+        warnings.simplefilter("always", _truncated_warning())
+        _print_stream(client.chat.completions.create(model=model, messages=messages, stream=True, **options), out)
+    for warning in told:
+        print(f"kimi: {warning.message}", file=sys.stderr)
+
+
+def _truncated_warning() -> type[Warning]:
+    from ._exceptions import TruncatedWarning
+
+    return TruncatedWarning
+
+
+def _print_stream(stream: Any, out: TextIO) -> None:
     tty = out.isatty()
     in_reasoning = False
-    with client.chat.completions.create(model=model, messages=messages, stream=True) as stream:
+    with stream:
         for chunk in stream:
             for choice in chunk.choices or ():
                 delta = choice.delta
@@ -84,8 +104,24 @@ def _messages(prompt: str, system: str | None) -> list[dict[str, str]]:
 
 
 def _cmd_chat(args: argparse.Namespace) -> int:
-    _stream_chat(make_client(args), args.model, _messages(args.prompt, args.system), sys.stdout)
+    options: dict[str, Any] = {}
+    if args.max_tokens is not None:
+        options["max_completion_tokens"] = args.max_tokens
+    if args.continue_on_length:
+        options["continue_on_length"] = args.continue_on_length
+    _stream_chat(make_client(args), args.model, _messages(args.prompt, args.system), sys.stdout, **options)
     return 0
+
+
+def _count(text: str) -> int:
+    """An argument that is a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
 
 
 def _model_line(model: Any) -> str:
@@ -167,6 +203,11 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     chat.add_argument("prompt")
     chat.add_argument("--model", default=model_default)
     chat.add_argument("--system", help="a system message")
+    chat.add_argument("--max-tokens", type=_count, metavar="N", help="max_completion_tokens of the reply")
+    chat.add_argument(
+        "--continue-on-length", type=_count, default=0, metavar="N",
+        help="continue a reply cut by its token budget, up to N times (Partial Mode)",
+    )
     chat.set_defaults(run=_cmd_chat)
 
     models = sub.add_parser(

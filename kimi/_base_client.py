@@ -145,6 +145,23 @@ class Form:
         self.parts = parts
 
 
+class CutNotice:
+    """What the core calls with (model, empty, completion_tokens) when a reply is cut
+    by its token budget: a ``kimi.TruncatedWarning``, once per client and route
+    (kimi/_partial.py, imported on the first cut)."""
+
+    __slots__ = ("route", "told")
+
+    def __init__(self, route: str) -> None:
+        self.route = route
+        self.told: set[bool] = set()
+
+    def __call__(self, model: str, empty: bool, tokens: int | None) -> None:
+        from ._partial import tell_cut
+
+        tell_cut(self, model, empty, tokens)
+
+
 class resource:
     """A client's resource made on first use (``client.files``, ``client.batches``):
     their modules are imported only by the programs that use them, which keeps
@@ -228,6 +245,8 @@ class BaseClient:
         self._limiter = _core.Limiter(*(v or 0 for v in limits._state()))
         # The usage totals, counted by the core as replies settle (kimi/_usage.py).
         self._meter = _core.Meter()
+        # Told by the core of every reply cut by its token budget.
+        self._notice = CutNotice(self.base_url)
         self._defaults = check_defaults(defaults)
         if not isinstance(check_models, bool):
             raise TypeError("Kimi: check_models must be a bool")
@@ -295,6 +314,7 @@ class BaseClient:
         twin = cls(**self._config())
         twin._limiter = self._limiter
         twin._meter = self._meter
+        twin._notice = self._notice
         return twin
 
     def _derive(self, changes: dict[str, Any]) -> Any:
@@ -372,6 +392,7 @@ class BaseClient:
                 max_body=self.max_body_bytes or 0,
                 limiter=self._limiter,
                 meter=self._meter,
+                notice=self._notice,
             )
             self._core_client = core
         return core

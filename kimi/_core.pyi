@@ -1,6 +1,6 @@
 """Type stubs for kimi._core, the C extension."""
 
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ._models import ChatCompletion, ChatCompletionChunk
 
@@ -58,7 +58,8 @@ class Meter:
 
 class Client:
     """Transfer lanes shared by the calls of one kimi.Kimi; limiter admits each call,
-    meter counts each reply."""
+    meter counts each reply, notice is called with (model, empty, completion_tokens)
+    for a chat reply or stream cut by its token budget (finish_reason "length")."""
 
     idle_lanes: int
     def __init__(
@@ -68,6 +69,7 @@ class Client:
         max_body: int = 0,
         limiter: Limiter | None = None,
         meter: Meter | None = None,
+        notice: Callable[[str, bool, int | None], None] | None = None,
     ) -> None: ...
     def send(self, request: Request, total: float | None = None, /) -> Any: ...
 

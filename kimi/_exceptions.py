@@ -75,6 +75,7 @@ __all__ = [
     "ServerError",
     "StreamError",
     "LimitExceededError",
+    "TruncatedWarning",
 ]
 
 
@@ -314,3 +315,10 @@ class BatchRequestError(KimiError):
         super().__init__(message)
         self.code = code
         self.custom_id = custom_id
+
+
+class TruncatedWarning(UserWarning):
+    """A reply was cut by its token budget (``finish_reason: "length"``) and not
+    continued: pass ``continue_on_length=N`` to ``create()``, or raise
+    ``max_completion_tokens``.  Given once per client and route; an empty content
+    (the reasoning used the whole budget) says how much to raise it."""

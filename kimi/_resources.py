@@ -68,6 +68,9 @@ class AsyncResource(Resource):
         return AsyncRawResponses(self)
 
 
+# create()'s Partial Mode arguments (kimi/_partial.py), not body fields.
+_PARTIAL = frozenset({"prefill", "prefill_name", "continue_on_length", "resume"})
+
 # A request's shape: (method, path, body, stream, result_class, chunk_class,
 # extra_headers, timeout).  A tuple: it is made for every call.
 Shape = tuple
@@ -95,6 +98,11 @@ def shape_chat(
         raise ValueError("chat.completions.create: messages must not be empty")
     if not isinstance(stream, bool):
         raise TypeError("chat.completions.create: stream must be a bool")
+    if not _PARTIAL.isdisjoint(params):
+        raise TypeError(
+            f"{', '.join(sorted(_PARTIAL.intersection(params)))}: Partial Mode is for "
+            "chat.completions.create (not map items or batch lines)"
+        )
     body: dict[str, Any] = {**defaults, "model": model, "messages": messages} if defaults else {"model": model, "messages": messages}
     body.update((k, v) for k, v in params.items() if v is not None)
     if stream:
@@ -230,6 +238,10 @@ class Completions(Resource):
         extra_body: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | None = ...,
+        prefill: str | None = ...,
+        prefill_name: str | None = ...,
+        continue_on_length: int = ...,
+        resume: int = ...,
         **params: Any,
     ) -> _models.ChatCompletion: ...
 
@@ -243,6 +255,10 @@ class Completions(Resource):
         extra_body: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | None = ...,
+        prefill: str | None = ...,
+        prefill_name: str | None = ...,
+        continue_on_length: int = ...,
+        resume: int = ...,
         **params: Any,
     ) -> "Stream": ...
 
@@ -255,6 +271,10 @@ class Completions(Resource):
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        prefill: str | None = None,
+        prefill_name: str | None = None,
+        continue_on_length: int = 0,
+        resume: int = 0,
         **params: Any,
     ) -> Any:
         """Create a chat completion.
@@ -266,14 +286,29 @@ class Completions(Resource):
         gateway-specific ones); ``extra_headers`` adds headers; ``timeout``
         overrides the client's for this call.
 
+        Partial Mode: ``prefill="..."`` starts the answer with those words
+        (``prefill_name`` names the speaker) and the reply's content includes
+        them; ``continue_on_length=N`` continues a reply cut by
+        ``finish_reason: "length"`` up to N times, joining contents and
+        reasoning and summing usage; ``resume=N`` picks a stream up where its
+        connection broke, once content had started (never during a tool
+        call).  A cut reply that is not continued gives a
+        ``kimi.TruncatedWarning``.
+
         Returns a ``ChatCompletion``, or with ``stream=True`` a ``Stream``
-        of ``ChatCompletionChunk`` objects.
+        of ``ChatCompletionChunk`` objects (a ``PartialStream``, which reads
+        the same, in Partial Mode).
         """
         if self._client.check_models:
             self._client.models.check(model)
-        return self._client._request(
-            shape_chat(model, messages, stream, extra_body, extra_headers, timeout, params, self._client._defaults)
-        )
+        if prefill is None and not continue_on_length and not resume and prefill_name is None:
+            return self._client._request(
+                shape_chat(model, messages, stream, extra_body, extra_headers, timeout, params, self._client._defaults)
+            )
+        from ._partial import continuation, run_sync
+
+        partial = (prefill, prefill_name, continue_on_length, resume)
+        return run_sync(continuation(self._client, model, messages, stream, extra_body, extra_headers, timeout, params, partial))
 
     def map(
         self,
@@ -383,6 +418,10 @@ class AsyncCompletions(AsyncResource):
         extra_body: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | None = ...,
+        prefill: str | None = ...,
+        prefill_name: str | None = ...,
+        continue_on_length: int = ...,
+        resume: int = ...,
         **params: Any,
     ) -> _models.ChatCompletion: ...
 
@@ -396,6 +435,10 @@ class AsyncCompletions(AsyncResource):
         extra_body: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | None = ...,
+        prefill: str | None = ...,
+        prefill_name: str | None = ...,
+        continue_on_length: int = ...,
+        resume: int = ...,
         **params: Any,
     ) -> "AsyncStream": ...
 
@@ -408,14 +451,25 @@ class AsyncCompletions(AsyncResource):
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        prefill: str | None = None,
+        prefill_name: str | None = None,
+        continue_on_length: int = 0,
+        resume: int = 0,
         **params: Any,
     ) -> Any:
         """As ``Kimi.chat.completions.create``, awaited: a ``ChatCompletion``, or with
         ``stream=True`` an ``AsyncStream`` (``async for chunk in stream``)."""
         if self._client.check_models:
             await self._client.models.check(model)
-        return await self._client._request(
-            shape_chat(model, messages, stream, extra_body, extra_headers, timeout, params, self._client._defaults)
+        if prefill is None and not continue_on_length and not resume and prefill_name is None:
+            return await self._client._request(
+                shape_chat(model, messages, stream, extra_body, extra_headers, timeout, params, self._client._defaults)
+            )
+        from ._partial import continuation, run_async
+
+        partial = (prefill, prefill_name, continue_on_length, resume)
+        return await run_async(
+            continuation(self._client, model, messages, stream, extra_body, extra_headers, timeout, params, partial)
         )
 
     def map(

@@ -188,3 +188,25 @@ def test_allow_http_builds_the_client_and_tries_the_host(
     line = assert_one_line_message(done, 1)
     assert "refusing" not in line
     assert "resolve host" in line and "localhost.invalid" in line
+
+
+# -- (e) replies cut by their token budget ------------------------------------------------
+
+
+def test_chat_continue_on_length_prints_the_whole_answer(server: KimiServer) -> None:
+    env = cli_env(server)
+    whole = run_kimi(env, "chat", "Why is the sky blue?")
+    continued = run_kimi(env, "chat", "Why is the sky blue?", "--max-tokens", "30", "--continue-on-length", "9")
+    assert continued.returncode == 0 and continued.stderr == ""
+    assert continued.stdout == whole.stdout and "Script replies with server.script()" in whole.stdout
+    partial = [r.json["messages"][-1] for r in server.requests[1:] if r.json["messages"][-1].get("partial")]
+    assert len(partial) >= 2
+
+
+def test_chat_cut_by_the_budget_says_so_on_stderr(server: KimiServer) -> None:
+    cut = run_kimi(cli_env(server), "chat", "Why is the sky blue?", "--max-tokens", "30")
+    assert cut.returncode == 0
+    assert cut.stderr.startswith("kimi: kimi-k2.6") and "continue_on_length" in cut.stderr
+    assert len(cut.stderr.strip().splitlines()) == 1 and "Traceback" not in cut.stderr
+    bad = run_kimi(cli_env(server), "chat", "hi", "--continue-on-length", "-2")
+    assert bad.returncode == 2 and "whole number" in bad.stderr

@@ -242,6 +242,9 @@ read_events(struct aexchange *ex, enum kpy_read_mode mode)
                                           mode, status, event, &err, &over);
         if (over) {
             stream_over(ex);
+            if (ex->reader.completed) {
+                kpy_notice_stream(ex->reactor->client, &ex->transfer.accum);
+            }
             return NULL;
         }
         if (value != NULL || PyErr_Occurred()) {

@@ -106,6 +106,7 @@ struct client {
     struct kimi_pool pool;
     struct limiter *limiter;    /* strong; NULL: no limits, no pauses */
     struct meter *meter;        /* strong; NULL: no totals */
+    PyObject *notice;           /* strong; NULL: cut replies go untold */
     size_t max_event;
     size_t max_body;
 };
@@ -318,6 +319,13 @@ int kpy_admit_now(struct client *client, struct request *request,
 PyObject *kpy_parse_reply(struct module_state *st, struct client *client,
                           const struct kimi_transfer *t,
                           PyObject *result_class, int metered, long *tokens);
+
+/* notice.c: tell the client's notice callable of a reply (its parsed
+ * body) or a stream read to its end (its accumulator) that a choice was
+ * cut by the token budget (finish_reason "length").  0, or -1 with the
+ * callable's exception (a warning turned into an error). */
+int kpy_notice_reply(struct client *client, const cJSON *json);
+int kpy_notice_stream(struct client *client, const struct kimi_accum *acc);
 
 /* slots.c: numbered easy handles of one lane, for the transfers that
  * share its multi handle. */

@@ -13,18 +13,19 @@ static PyObject *
 client_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"max_idle_lanes", "max_event", "max_body",
-                             "limiter", "meter", NULL};
+                             "limiter", "meter", "notice", NULL};
     Py_ssize_t max_idle = 8;
     Py_ssize_t max_event = 0;
     Py_ssize_t max_body = 0;
     PyObject *limiter = Py_None;
     PyObject *meter = Py_None;
+    PyObject *notice = Py_None;
     struct kimi_error err = {0};
     struct module_state *st = kimi_state_of_type(type);
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|nnnOO:Client", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|nnnOOO:Client", kwlist,
                                      &max_idle, &max_event, &max_body,
-                                     &limiter, &meter)) {
+                                     &limiter, &meter, &notice)) {
         return NULL;
     }
     if (limiter != Py_None && !Py_IS_TYPE(limiter, st->limiter_type)) {
@@ -35,6 +36,11 @@ client_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (meter != Py_None && !Py_IS_TYPE(meter, st->meter_type)) {
         PyErr_SetString(PyExc_TypeError,
                         "Client: meter must be a Meter or None");
+        return NULL;
+    }
+    if (notice != Py_None && !PyCallable_Check(notice)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "Client: notice must be callable or None");
         return NULL;
     }
     if (max_idle < 0 || max_event < 0 || max_body < 0) {
@@ -54,6 +60,9 @@ client_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (meter != Py_None) {
         self->meter = (struct meter *)Py_NewRef(meter);
     }
+    if (notice != Py_None) {
+        self->notice = Py_NewRef(notice);
+    }
     if (kimi_pool_init(&self->pool, (size_t)max_idle, &err) != KIMI_OK) {
         Py_DECREF(self);
         return kimi_raise(st, &err, 0, NULL);
@@ -68,6 +77,7 @@ client_dealloc(struct client *self)
     kimi_pool_free(&self->pool);
     Py_XDECREF(self->limiter);
     Py_XDECREF(self->meter);
+    Py_XDECREF(self->notice);
     type->tp_free((PyObject *)self);
     Py_DECREF(type);
 }

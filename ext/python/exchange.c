@@ -158,6 +158,10 @@ kpy_parse_reply(struct module_state *st, struct client *client,
         const char *name = cJSON_IsString(model) ? model->valuestring : "";
         kpy_meter_note(client, name, strlen(name), usage);
     }
+    if (metered && kpy_notice_reply(client, json) < 0) {
+        cJSON_Delete(json);
+        return NULL;
+    }
     PyObject *obj = kimi_convert(st, json, result_class);
     cJSON_Delete(json);
     if (obj == NULL) {

@@ -118,7 +118,12 @@ stream_read(struct stream *self, enum kpy_read_mode mode)
         PyObject *value = kpy_reader_take(st, &self->reader, &self->transfer,
                                           mode, status, event, &err, &over);
         if (over) {
+            /* Counted and its lane given back before anyone is told. */
+            int completed = self->reader.completed;
             stream_release(self);
+            if (completed) {
+                kpy_notice_stream(self->client, &self->transfer.accum);
+            }
             return NULL;
         }
         if (value != NULL || PyErr_Occurred()) {

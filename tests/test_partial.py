@@ -1,0 +1,252 @@
+"""Partial Mode against kimi.testing: ``prefill``, ``continue_on_length`` (stitched
+contents and reasoning, summed usage, one stream), ``kimi.TruncatedWarning`` once per
+client, the empty content of a budget spent on reasoning, and ``resume`` after a
+connection cut mid-content — sync and async, over real sockets.
+
+The local server's default answer is a fixed text per conversation that obeys
+``max_completion_tokens`` and goes on from a partial assistant message without
+repeating it (kimi/testing/_budget.py), so a reply continued piece by piece must come
+out exactly as the uncut answer does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+
+import pytest
+from conftest import KEY, MESSAGES
+
+import kimi
+from kimi.testing import Reply
+
+MODEL = "kimi-k2.6"
+BUDGET = 30
+
+
+def ask(client: kimi.Kimi, **kwargs):
+    kwargs.setdefault("model", MODEL)
+    kwargs.setdefault("messages", MESSAGES)
+    return client.chat.completions.create(**kwargs)
+
+
+def partials(server) -> list:
+    """The partial assistant message each chat request ended with (None: none)."""
+    ends = [r.json["messages"][-1] for r in server.requests if r.path.endswith("/chat/completions")]
+    return [m if m.get("partial") else None for m in ends]
+
+
+@pytest.fixture
+def whole(client) -> kimi.ChatCompletion:
+    """The default answer uncut, for comparison."""
+    return ask(client)
+
+
+def joined(chunks) -> str:
+    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+def test_prefill_is_sent_as_the_partial_message_and_begins_the_reply(client, server) -> None:
+    reply = ask(client, prefill="Dear user, ", prefill_name="Kelsier")
+    sent = server.requests[-1].json["messages"][-1]
+    assert sent == {"role": "assistant", "content": "Dear user, ", "partial": True, "name": "Kelsier"}
+    content = reply.choices[0].message.content
+    assert content.startswith("Dear user, You said “Hello”.")
+
+
+def test_prefill_streaming_shows_the_prefix_first_and_in_final(client, server) -> None:
+    with ask(client, prefill="Dear user, ", stream=True) as stream:
+        pieces = list(stream.text())
+        final = stream.final()
+    assert pieces[0].startswith("Dear user, ")
+    assert "".join(pieces) == final.choices[0].message.content
+    assert final.choices[0].message.content.startswith("Dear user, You said")
+    assert server.requests[-1].json["messages"][-1]["partial"] is True
+
+
+def test_continue_on_length_stitches_the_pieces_into_the_whole_answer(client, server, whole) -> None:
+    server.reset_counters()
+    before = client.usage
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # a continued reply warns of nothing
+        reply = ask(client, max_completion_tokens=BUDGET, continue_on_length=10)
+    message = reply.choices[0].message
+    assert message.content == whole.choices[0].message.content
+    assert message.reasoning_content == whole.choices[0].message.reasoning_content
+    assert reply.choices[0].finish_reason == "stop"
+    sent = partials(server)[1:]
+    assert len(sent) >= 2 and sent[0] is None and all(p is not None for p in sent[1:])
+    assert whole.choices[0].message.content.startswith(sent[-1]["content"])
+    # The summed usage is what the account was charged for, piece by piece.
+    spent = client.usage.completion_tokens - before.completion_tokens
+    assert reply.usage.completion_tokens == spent > BUDGET
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
+
+
+def test_continue_on_length_streams_as_one_stream(client, server, whole) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        stream = ask(client, max_completion_tokens=BUDGET, continue_on_length=10, stream=True,
+                     stream_options={"include_usage": True})
+        chunks = list(stream)
+        final = stream.final()
+    text = whole.choices[0].message.content
+    assert joined(chunks) == text == final.choices[0].message.content
+    assert final.choices[0].message.reasoning_content == whole.choices[0].message.reasoning_content
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finishes == ["stop"]                          # no intermediate "length"
+    roles = [c for c in chunks if c.choices and c.choices[0].delta.role]
+    assert len(roles) == 1 and chunks.index(roles[0]) == 0
+    assert len({c.id for c in chunks}) == 1
+    usages = [c.usage for c in chunks if c.usage is not None]
+    assert usages and usages[-1].completion_tokens == final.usage.completion_tokens > BUDGET
+    assert len(partials(server)) >= 3
+
+
+def test_a_continuation_that_runs_out_is_told(client, server, whole) -> None:
+    with pytest.warns(kimi.TruncatedWarning, match="cut at"):
+        reply = ask(client, max_completion_tokens=BUDGET, continue_on_length=1)
+    content = reply.choices[0].message.content
+    assert reply.choices[0].finish_reason == "length"
+    assert whole.choices[0].message.content.startswith(content) and len(content) < len(
+        whole.choices[0].message.content)
+    assert len(partials(server)) == 3       # the whole, then the cut one and its one continuation
+
+
+def test_a_length_finish_warns_once_per_client(make_client, server) -> None:
+    client = make_client()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = ask(client, max_completion_tokens=BUDGET)
+        ask(client, max_completion_tokens=BUDGET)
+        list(ask(client, max_completion_tokens=BUDGET, stream=True))
+        ask(make_client(), max_completion_tokens=BUDGET)        # another client: told again
+    told = [w for w in caught if issubclass(w.category, kimi.TruncatedWarning)]
+    assert first.choices[0].finish_reason == "length"
+    assert len(told) == 2
+    assert all(w.filename == __file__ for w in told)            # the caller's line
+    assert "continue_on_length" in str(told[0].message)
+
+
+def test_a_stream_cut_by_length_warns_at_its_end(make_client) -> None:
+    client = make_client()
+    stream = ask(client, max_completion_tokens=BUDGET, stream=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        next(stream)
+        assert caught == []
+        rest = list(stream)
+    assert rest and [w.category for w in caught] == [kimi.TruncatedWarning]
+
+
+def test_an_empty_content_says_reasoning_used_the_budget(make_client) -> None:
+    with pytest.warns(kimi.TruncatedWarning, match=r"content is empty.*reasoning used 5 completion tokens.*16,000"):
+        reply = ask(make_client(), max_completion_tokens=5)
+    assert reply.choices[0].message.content == ""
+    assert reply.choices[0].message.reasoning_content
+    # Continuing cannot help a budget that the reasoning alone used up.
+    with pytest.warns(kimi.TruncatedWarning, match="content is empty"):
+        reply = ask(make_client(), max_completion_tokens=5, continue_on_length=3)
+    assert reply.choices[0].message.content == ""
+
+
+def test_warnings_as_errors_raise_the_warning(make_client) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(kimi.TruncatedWarning):
+            ask(make_client(), max_completion_tokens=BUDGET)
+        with pytest.raises(kimi.TruncatedWarning):
+            list(ask(make_client(), max_completion_tokens=BUDGET, stream=True))
+
+
+def test_resume_picks_a_cut_stream_up_from_what_was_received(client, server) -> None:
+    server.script(
+        Reply.chat("Hello there, my friend.", chunk_size=4, disconnect_after=4),   # role + 3 pieces
+        Reply.chat(" my friend.", chunk_size=4),
+    )
+    stream = ask(client, stream=True, resume=1)
+    assert joined(list(stream)) == "Hello there, my friend."
+    assert stream.final().choices[0].message.content == "Hello there, my friend."
+    assert partials(server) == [None, {"role": "assistant", "content": "Hello there,", "partial": True}]
+
+
+def test_without_resume_the_cut_stands(client, server) -> None:
+    server.script(Reply.chat("Hello there, my friend.", chunk_size=4, disconnect_after=4))
+    with pytest.raises(kimi.StreamError):
+        list(ask(client, stream=True))
+    server.script(Reply.chat("Hello there, my friend.", chunk_size=4, disconnect_after=4),
+                  Reply.chat("A", disconnect_after=2), Reply.chat("B"))
+    with pytest.raises(kimi.StreamError):       # resume=1 is spent by the first cut
+        list(ask(client, stream=True, resume=1))
+
+
+def test_resume_never_continues_a_tool_call_or_a_stream_without_content(client, server) -> None:
+    call = {"id": "f:0", "name": "lookup", "arguments": '{"query": "a long query text"}'}
+    server.script(Reply.chat(None, tool_calls=[call], chunk_size=4, disconnect_after=4))
+    with pytest.raises(kimi.StreamError):
+        list(ask(client, stream=True, resume=3))
+    server.script(Reply.chat("late", reasoning="thinking at length", chunk_size=4, disconnect_after=3))
+    with pytest.raises(kimi.StreamError):
+        list(ask(client, stream=True, resume=3))
+    assert partials(server) == [None, None]
+
+
+def test_partial_arguments_are_checked(client, server) -> None:
+    for kwargs, error in [
+        ({"prefill": ""}, ValueError),
+        ({"prefill_name": "Kelsier"}, ValueError),
+        ({"continue_on_length": -1}, ValueError),
+        ({"continue_on_length": True}, ValueError),
+        ({"resume": 2}, ValueError),                               # not a stream
+        ({"continue_on_length": 2, "n": 2, "model": "moonshot-v1-8k"}, ValueError),
+        ({"prefill": "{", "response_format": {"type": "json_object"}}, kimi.InvalidRequestError),
+    ]:
+        with pytest.raises(error):
+            ask(client, **kwargs)
+    assert server.requests == []
+
+
+def test_map_items_refuse_partial_arguments(client, server) -> None:
+    results = list(client.chat.completions.map([{"model": MODEL, "messages": MESSAGES, "prefill": "Hi"}]))
+    assert isinstance(results[0].error, TypeError) and "Partial Mode" in str(results[0].error)
+    assert server.requests == []
+
+
+def test_async_continuation_streaming_and_not(server) -> None:
+    async def main():
+        async with kimi.AsyncKimi(api_key=KEY, base_url=server.base_url, max_retries=0) as client:
+            whole = await client.chat.completions.create(model=MODEL, messages=MESSAGES)
+            reply = await client.chat.completions.create(
+                model=MODEL, messages=MESSAGES, max_completion_tokens=BUDGET, continue_on_length=10)
+            stream = await client.chat.completions.create(
+                model=MODEL, messages=MESSAGES, max_completion_tokens=BUDGET, continue_on_length=10,
+                stream=True, prefill="You said")
+            texts = [t async for t in stream.text()]
+            final = await stream.final()
+            server.script(Reply.chat("Hello there, my friend.", chunk_size=4, disconnect_after=4),
+                          Reply.chat(" my friend.", chunk_size=4))
+            resumed = await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True, resume=1)
+            chunks = [c async for c in resumed]
+            return whole, reply, texts, final, chunks
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        whole, reply, texts, final, chunks = asyncio.run(main())
+    text = whole.choices[0].message.content
+    assert reply.choices[0].message.content == text
+    assert "".join(texts) == final.choices[0].message.content == text
+    assert joined(chunks) == "Hello there, my friend."
+
+
+def test_async_length_warns_once(server) -> None:
+    async def main():
+        async with kimi.AsyncKimi(api_key=KEY, base_url=server.base_url, max_retries=0) as client:
+            await client.chat.completions.create(model=MODEL, messages=MESSAGES, max_completion_tokens=BUDGET)
+            stream = await client.chat.completions.create(
+                model=MODEL, messages=MESSAGES, max_completion_tokens=BUDGET, stream=True)
+            return [c async for c in stream]
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        asyncio.run(main())
+    assert [w.category for w in caught] == [kimi.TruncatedWarning]
