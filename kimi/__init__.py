@@ -53,6 +53,7 @@ else:
         ResourceNotFoundError,
         ServerError,
         StreamError,
+        ToolLoopError,
         UnprocessableEntityError,
     )
     from ._models import (
@@ -102,6 +103,14 @@ __all__ = [
     "video",
     "model_rules",
     "ModelRules",
+    "tool",
+    "builtin",
+    "Tool",
+    "ToolRun",
+    "ToolRecord",
+    "PendingCall",
+    "ToolStream",
+    "AsyncToolStream",
     "DEFAULT_BASE_URL",
     "KimiError",
     "APIError",
@@ -130,6 +139,7 @@ __all__ = [
     "LimitExceededError",
     "BatchFailedError",
     "BatchRequestError",
+    "ToolLoopError",
     "KimiObject",
     "ChatCompletion",
     "ChatCompletionChunk",
@@ -189,6 +199,14 @@ _LAZY = {
     "video": "_media",
     "model_rules": "_rules",
     "ModelRules": "_rules",
+    "tool": "_tools",
+    "builtin": "_tools",
+    "Tool": "_tools",
+    "ToolRun": "_tools",
+    "ToolRecord": "_tools",
+    "PendingCall": "_tools",
+    "ToolStream": "_tools",
+    "AsyncToolStream": "_tools",
 }
 
 
