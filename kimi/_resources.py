@@ -339,7 +339,9 @@ class Chat:
         - A refused, unconfirmed, failing, timed-out or unknown call, or one whose
           arguments are not JSON or do not fit the signature, is answered to the model
           as ``{"error": "..."}`` and recorded; the loop goes on.
-        - ``audit(record)`` receives each record as it is made.
+        - ``audit(record)`` receives each record as it is made.  What ``allow``,
+          ``confirm`` or ``audit`` raise is raised out of ``run_tools`` (a policy that
+          fails stops the loop).
         - After ``max_steps`` requests whose replies still call tools:
           ``kimi.ToolLoopError`` (with the transcript and records so far).
         - ``stream=True``: every step is streamed; ``run.stream`` is the final step's

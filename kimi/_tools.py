@@ -480,6 +480,7 @@ class _Loop:
         if WEB_SEARCH in self.tools:
             self._thinking_off_for_search()
         self.run = ToolRun(list(messages))
+        self._last: Any = None      # the last reply, for ToolLoopError
         self.schemas = [t.schema for t in self.tools.values()]
 
     def _thinking_off_for_search(self) -> None:
@@ -515,8 +516,6 @@ class _Loop:
         self.run.steps += 1
         return {**self.params, "model": self.model, "messages": list(self.run.messages), "tools": self.schemas,
                 "stream": self.stream}
-
-    _last: Any = None
 
     def answered(self, reply: Any) -> list[Any]:
         """Take a step's reply into the transcript; its tool calls (none: the run is done)."""
@@ -685,16 +684,20 @@ def _perform(completions: Any, op: tuple[Any, ...]) -> Any:
     return _run_blocking(*op[1:])
 
 
+def _send(steps: Any, value: Any) -> Any:
+    """The loop's next operation, given the last one's outcome; None once it has ended."""
+    try:
+        return steps.send(value)
+    except StopIteration:
+        return None
+
+
 def _advance(completions: Any, steps: Any, value: Any) -> Any:
     """Perform the loop's operations until it hands a stream over (that op) or ends (None)."""
-    while True:
-        try:
-            op = steps.send(value)
-        except StopIteration:
-            return None
-        if op[0] == "hand":
-            return op
-        value = _perform(completions, op)
+    op = _send(steps, value)
+    while op is not None and op[0] != "hand":
+        op = _send(steps, _perform(completions, op))
+    return op
 
 
 class _HandedStream:
@@ -823,14 +826,10 @@ async def _aperform(completions: Any, op: tuple[Any, ...]) -> Any:
 
 
 async def _aadvance(completions: Any, steps: Any, value: Any) -> Any:
-    while True:
-        try:
-            op = steps.send(value)
-        except StopIteration:
-            return None
-        if op[0] == "hand":
-            return op
-        value = await _aperform(completions, op)
+    op = _send(steps, value)
+    while op is not None and op[0] != "hand":
+        op = _send(steps, await _aperform(completions, op))
+    return op
 
 
 class AsyncToolStream(_HandedStream):
