@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ._client import Kimi
     from ._core import Stream
     from ._map import AsyncMap, MapResult
+    from ._tools import ToolRun
 else:
 
     def overload(func):  # noqa: D103
@@ -318,7 +319,7 @@ class Chat:
         audit: Any = None,
         stream: bool = False,
         **create_params: Any,
-    ) -> Any:
+    ) -> ToolRun:
         """Ask the model, run the tool calls of its reply, send the results back, and
         ask again until a reply calls no tool: a ``kimi.ToolRun`` with ``reply`` (the
         final ``ChatCompletion``), ``messages`` (the transcript: the input, every
@@ -504,7 +505,7 @@ class AsyncChat:
         audit: Any = None,
         stream: bool = False,
         **create_params: Any,
-    ) -> Any:
+    ) -> ToolRun:
         """As ``Kimi.chat.run_tools``, awaited: async tools run as tasks under
         ``asyncio.wait_for``, sync ones on a thread of their own, awaited; ``allow``,
         ``confirm`` and ``audit`` may return awaitables.  With ``stream=True``,
