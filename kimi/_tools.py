@@ -136,7 +136,9 @@ def _hints(func: Callable[..., Any], name: str) -> dict[str, Any]:
         raise TypeError(f"kimi.tool: {name}: its type hints do not resolve ({exc})") from exc
 
 
-def _parameters_of(func: Callable[..., Any], name: str, described: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _parameters_of(
+    func: Callable[..., Any], name: str, described: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the parameters' JSON schema, {name: how to convert an argument}) of a function."""
     hints = _hints(func, name)
     properties: dict[str, Any] = {}
