@@ -54,6 +54,7 @@ else:
         ServerError,
         StreamError,
         TruncatedWarning,
+        ToolLoopError,
         UnprocessableEntityError,
     )
     from ._models import (
@@ -103,6 +104,14 @@ __all__ = [
     "video",
     "model_rules",
     "ModelRules",
+    "tool",
+    "builtin",
+    "Tool",
+    "ToolRun",
+    "ToolRecord",
+    "PendingCall",
+    "ToolStream",
+    "AsyncToolStream",
     "DEFAULT_BASE_URL",
     "KimiError",
     "APIError",
@@ -132,6 +141,7 @@ __all__ = [
     "LimitExceededError",
     "BatchFailedError",
     "BatchRequestError",
+    "ToolLoopError",
     "KimiObject",
     "ChatCompletion",
     "ChatCompletionChunk",
@@ -191,6 +201,14 @@ _LAZY = {
     "video": "_media",
     "model_rules": "_rules",
     "ModelRules": "_rules",
+    "tool": "_tools",
+    "builtin": "_tools",
+    "Tool": "_tools",
+    "ToolRun": "_tools",
+    "ToolRecord": "_tools",
+    "PendingCall": "_tools",
+    "ToolStream": "_tools",
+    "AsyncToolStream": "_tools",
 }
 
 

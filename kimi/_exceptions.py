@@ -32,8 +32,10 @@
     │                           cannot admit a request: it was not sent
     ├── BatchFailedError        a batch job failed as a whole (its input
     │                           refused); ``errors`` names the lines
-    └── BatchRequestError       one request of a batch never ran (the job
-                                expired or was cancelled first)
+    ├── BatchRequestError       one request of a batch never ran (the job
+    │                           expired or was cancelled first)
+    └── ToolLoopError           run_tools made max_steps requests and the
+                                model still called tools
 
 Each carries what helps (status, the server's message, type and code, the
 request or trace id) and never the API key.
@@ -76,6 +78,7 @@ __all__ = [
     "StreamError",
     "LimitExceededError",
     "TruncatedWarning",
+    "ToolLoopError",
 ]
 
 
@@ -315,6 +318,20 @@ class BatchRequestError(KimiError):
         super().__init__(message)
         self.code = code
         self.custom_id = custom_id
+
+
+class ToolLoopError(KimiError):
+    """``chat.run_tools`` made ``max_steps`` requests and the model still called
+    tools.  The calls of the last step were run and answered, so ``messages`` (the
+    transcript) can be sent again to go on; ``records`` are the audit records so
+    far, ``reply`` the last reply (the one with the calls)."""
+
+    def __init__(self, message: str, messages: list[Any] | None = None, records: list[Any] | None = None,
+                 reply: Any = None) -> None:
+        super().__init__(message)
+        self.messages = messages if messages is not None else []
+        self.records = records if records is not None else []
+        self.reply = reply
 
 
 class TruncatedWarning(UserWarning):

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ._client import Kimi
     from ._core import Stream
     from ._map import AsyncMap, MapResult
+    from ._tools import ToolRun
 else:
 
     def overload(func):  # noqa: D103
@@ -340,6 +341,57 @@ class Chat:
     def __init__(self, client: "Kimi") -> None:
         self.completions = Completions(client)
 
+    def run_tools(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Mapping[str, Any]],
+        tools: Iterable[Any],
+        allow: Any = None,
+        max_steps: int = 10,
+        tool_timeout: float = 30.0,
+        confirm: Any = None,
+        audit: Any = None,
+        stream: bool = False,
+        **create_params: Any,
+    ) -> ToolRun:
+        """Ask the model, run the tool calls of its reply, send the results back, and
+        ask again until a reply calls no tool: a ``kimi.ToolRun`` with ``reply`` (the
+        final ``ChatCompletion``), ``messages`` (the transcript: the input, every
+        assistant turn with its tool calls and ``reasoning_content``, every tool
+        result) and ``records`` (one ``kimi.ToolRecord`` per call).
+
+        - ``tools``: ``@kimi.tool`` functions (sync or async), ``(schema, callable)``
+          pairs, ``kimi.builtin("$web_search")`` (answered with its arguments, as the
+          platform requires; thinking is turned off for it where it is on by default,
+          and a request for thinking with it is refused).
+        - ``allow``: None (every tool), a collection of names, or ``allow(call) ->
+          bool`` asked before each call; ``confirm(call) -> bool`` is asked before each
+          call of a tool with ``effects=True`` (without ``confirm`` those calls are
+          refused).  ``call`` has ``name``, ``arguments``, ``id``, ``step``.
+        - Each call runs on a daemon thread of its own for at most ``tool_timeout``
+          seconds; past it the model is told of the timeout and the thread is left to
+          finish (it cannot be stopped).  The calls of one reply run in order.
+        - A refused, unconfirmed, failing, timed-out or unknown call, or one whose
+          arguments are not JSON or do not fit the signature, is answered to the model
+          as ``{"error": "..."}`` and recorded; the loop goes on.
+        - ``audit(record)`` receives each record as it is made.  What ``allow``,
+          ``confirm`` or ``audit`` raise is raised out of ``run_tools`` (a policy that
+          fails stops the loop).
+        - After ``max_steps`` requests whose replies still call tools:
+          ``kimi.ToolLoopError`` (with the transcript and records so far).
+        - ``stream=True``: every step is streamed; ``run.stream`` is the final step's
+          (a ``kimi.ToolStream``: the chunks read to decide first, then the rest;
+          ``final()``); ``run.reply`` and the last turn of ``run.messages`` are filled
+          in once it is read.
+
+        Other keyword arguments go to every ``chat.completions.create`` call.
+        """
+        from ._tools import run_tools
+
+        return run_tools(self.completions, model, messages, tools, allow, max_steps, tool_timeout, confirm,
+                         audit, stream, create_params)
+
 
 class Models(Resource):
     """GET /models."""
@@ -493,6 +545,30 @@ class AsyncChat:
 
     def __init__(self, client: "AsyncKimi") -> None:
         self.completions = AsyncCompletions(client)
+
+    async def run_tools(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Mapping[str, Any]],
+        tools: Iterable[Any],
+        allow: Any = None,
+        max_steps: int = 10,
+        tool_timeout: float = 30.0,
+        confirm: Any = None,
+        audit: Any = None,
+        stream: bool = False,
+        **create_params: Any,
+    ) -> ToolRun:
+        """As ``Kimi.chat.run_tools``, awaited: async tools run as tasks under
+        ``asyncio.wait_for``, sync ones on a thread of their own, awaited; ``allow``,
+        ``confirm`` and ``audit`` may return awaitables.  With ``stream=True``,
+        ``run.stream`` is a ``kimi.AsyncToolStream`` (``async for``, ``await final()``).
+        """
+        from ._tools import run_tools_async
+
+        return await run_tools_async(self.completions, model, messages, tools, allow, max_steps, tool_timeout,
+                                     confirm, audit, stream, create_params)
 
 
 class AsyncModels(AsyncResource):

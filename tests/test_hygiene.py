@@ -193,7 +193,7 @@ def test_all_names_exist():
 def test_every_exception_class_is_exported():
     classes = [obj for _, obj in inspect.getmembers(kimi._exceptions, inspect.isclass)
                if issubclass(obj, kimi.KimiError) and obj.__module__ == "kimi._exceptions"]
-    assert len(classes) == 27
+    assert len(classes) == 28
     for cls in classes:
         assert cls.__name__ in kimi.__all__
         assert getattr(kimi, cls.__name__) is cls

@@ -19,6 +19,7 @@ from ._plan import Plan, error_plan, invalid_plan, json_plan, not_found_plan, re
 from ._state import ServerState
 from ._tokens import estimate_body, estimate_tokens
 from ._validation import NO_JSON, chat_problem, prompt_problem
+from ._web_search import web_search_reply
 
 
 def _model_plan(model_id: str) -> Plan:
@@ -84,7 +85,7 @@ def route(
         problem = chat_problem(parsed)
         if problem is not None:
             return invalid_plan(problem)
-        return render(state.take_chat(), request)
+        return render(web_search_reply(state.take_chat(), request), request)
     scripted = state.take_for(path)
     if scripted is not None:
         return render(scripted, request)

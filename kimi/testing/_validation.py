@@ -13,6 +13,7 @@ from typing import Any
 from ._fixtures import context_length
 from ._plan import MAX_CHOICES, is_choice_count
 from ._thinking import thinking_problem
+from ._web_search import web_search_problem
 
 #: What `parse_json` returns for an empty or non-JSON body (None is valid JSON).
 NO_JSON = object()
@@ -53,8 +54,9 @@ def chat_problem(parsed: Any) -> str | None:
     """Why a chat request body is invalid, or None when it is acceptable.
 
     Beyond `prompt_problem`: ``n`` absent or 1..5, neither ``max_completion_tokens``
-    nor ``max_tokens`` above the model's context length (the platform's message), and
-    the thinking models' rules (`_thinking.py`)."""
+    nor ``max_tokens`` above the model's context length (the platform's message), the
+    builtin $web_search's rules (`_web_search.py`), and the thinking models' rules
+    (`_thinking.py`)."""
     problem = prompt_problem(parsed)
     if problem is not None:
         return problem
@@ -64,4 +66,4 @@ def chat_problem(parsed: Any) -> str | None:
     limit = context_length(parsed["model"])
     if any(_is_number(parsed.get(cap)) and parsed[cap] > limit for cap in _CAPS):
         return f"Invalid request: Your request exceeded model token limit: {limit}"
-    return thinking_problem(parsed)
+    return web_search_problem(parsed) or thinking_problem(parsed)
