@@ -22,7 +22,7 @@ from contextlib import suppress
 from . import _core, _models
 from ._exceptions import APIResponseValidationError, BatchFailedError, BatchRequestError
 from ._files import MAX_FILE_BYTES, uploaded_id
-from ._resources import AsyncResource, Resource, shape_chat
+from ._resources import AsyncResource, Resource, refuse_partial, shape_chat
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -193,6 +193,7 @@ def _line_of(index: int, item: Any, defaults: Any) -> tuple[str | None, dict[str
         raise ValueError(f"batches.submit: request {index}: a batch request cannot stream")
     rest = {k: v for k, v in item.items() if k not in _CALL_ARGS}
     try:
+        refuse_partial(rest)
         shape = shape_chat(item.get("model"), item.get("messages"), False, item.get("extra_body"), None, None, rest, defaults)
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"batches.submit: request {index}: {exc}") from None

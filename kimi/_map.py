@@ -19,7 +19,7 @@ import time
 
 from . import _core, _logging
 from ._exceptions import InvalidRequestError, KimiError, ModelNotFoundError
-from ._resources import checked_model, shape_chat
+from ._resources import checked_model, refuse_partial, shape_chat
 
 __all__ = ["MapResult", "Plan", "run_map", "AsyncMap"]
 
@@ -87,6 +87,7 @@ def _shape(params: Any, defaults: Any) -> tuple[Any, ...]:
     if params.get("stream"):
         raise ValueError("map: requests cannot stream (drop stream=True)")
     rest = {k: v for k, v in params.items() if k not in _CREATE_ARGS}
+    refuse_partial(rest)
     return shape_chat(
         params.get("model"),
         params.get("messages"),

@@ -72,6 +72,16 @@ class AsyncResource(Resource):
 # create()'s Partial Mode arguments (kimi/_partial.py), not body fields.
 _PARTIAL = frozenset({"prefill", "prefill_name", "continue_on_length", "resume"})
 
+
+def refuse_partial(params: Mapping[str, Any]) -> None:
+    """A map item or batch line is one request: Partial Mode, which may take several,
+    is create()'s alone."""
+    if not _PARTIAL.isdisjoint(params):
+        raise TypeError(
+            f"{', '.join(sorted(_PARTIAL.intersection(params)))}: Partial Mode is for "
+            "chat.completions.create (not map items or batch lines)"
+        )
+
 # A request's shape: (method, path, body, stream, result_class, chunk_class,
 # extra_headers, timeout).  A tuple: it is made for every call.
 Shape = tuple
@@ -99,11 +109,6 @@ def shape_chat(
         raise ValueError("chat.completions.create: messages must not be empty")
     if not isinstance(stream, bool):
         raise TypeError("chat.completions.create: stream must be a bool")
-    if not _PARTIAL.isdisjoint(params):
-        raise TypeError(
-            f"{', '.join(sorted(_PARTIAL.intersection(params)))}: Partial Mode is for "
-            "chat.completions.create (not map items or batch lines)"
-        )
     body: dict[str, Any] = {**defaults, "model": model, "messages": messages} if defaults else {"model": model, "messages": messages}
     body.update((k, v) for k, v in params.items() if v is not None)
     if stream:

@@ -206,9 +206,11 @@ def test_partial_arguments_are_checked(client, server) -> None:
     assert server.requests == []
 
 
-def test_map_items_refuse_partial_arguments(client, server) -> None:
+def test_map_items_and_batch_lines_refuse_partial_arguments(client, server) -> None:
     results = list(client.chat.completions.map([{"model": MODEL, "messages": MESSAGES, "prefill": "Hi"}]))
     assert isinstance(results[0].error, TypeError) and "Partial Mode" in str(results[0].error)
+    with pytest.raises(TypeError, match="request 0: continue_on_length: Partial Mode"):
+        client.batches.submit([{"model": MODEL, "messages": MESSAGES, "continue_on_length": 2}])
     assert server.requests == []
 
 
