@@ -7,6 +7,7 @@
  */
 #include "binding.h"
 
+#include "dialect.h"
 #include "json.h"
 
 static enum kimi_status
@@ -148,6 +149,11 @@ kpy_parse_reply(struct module_state *st, struct client *client,
                                                        : KIMI_EPROTO,
                        "response: the %zu-byte body is not usable: %.400s",
                        t->body.len, why);
+        return kimi_raise(st, &err, 0, NULL);
+    }
+    if (t->dialect != 0
+        && kimi_dialect_reply(t->dialect, &json, &err) != KIMI_OK) {
+        cJSON_Delete(json);
         return kimi_raise(st, &err, 0, NULL);
     }
     /* The last of duplicate members, as in the object the user gets. */
