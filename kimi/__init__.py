@@ -102,6 +102,8 @@ __all__ = [
     "video",
     "model_rules",
     "ModelRules",
+    "providers",
+    "Provider",
     "DEFAULT_BASE_URL",
     "KimiError",
     "APIError",
@@ -189,6 +191,8 @@ _LAZY = {
     "video": "_media",
     "model_rules": "_rules",
     "ModelRules": "_rules",
+    "providers": "_providers",
+    "Provider": "_providers",
 }
 
 

@@ -1,7 +1,7 @@
 """The kimi command line (also ``python -m kimi``): chat, models, balance, demo, and the
 platform's files, batches and token counts.
 
-    kimi chat "Why is the sky blue?" [--model M] [--system S] [--allow-http]
+    kimi chat "Why is the sky blue?" [--model M] [--system S] [--provider P] [--allow-http]
     kimi models                     # kimi models check ID: listed? its context length
     kimi balance
     kimi tokens [--model M] TEXT... # or the text on stdin
@@ -167,6 +167,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     chat.add_argument("prompt")
     chat.add_argument("--model", default=model_default)
     chat.add_argument("--system", help="a system message")
+    chat.add_argument("--provider", help="the route (kimi.providers: openrouter, cloudflare, ...); "
+                      "its key comes from its own variable (OPENROUTER_API_KEY, ...)")
     chat.set_defaults(run=_cmd_chat)
 
     models = sub.add_parser(

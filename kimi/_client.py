@@ -81,6 +81,24 @@ class Kimi(BaseClient):
         self.close()
 
     def _request(self, shape: tuple[Any, ...]) -> Any:
+        if self._routed:
+            return self._via_routes(shape)
+        return self._attempts(shape)
+
+    def _via_routes(self, shape: tuple[Any, ...]) -> Any:
+        """This route's attempts, then each fallback's while the last one failed in a
+        way another route may not (kimi/_providers.py: falls_back); the result names
+        the route that answered."""
+        from ._providers import mark_route
+
+        for client in self._routes():
+            try:
+                return mark_route(client._attempts(shape), client.provider)
+            except KimiError as exc:
+                self._fall_back_or_raise(client, exc)
+        raise AssertionError("unreachable: the last route raises")
+
+    def _attempts(self, shape: tuple[Any, ...]) -> Any:
         request, total, deadline = self._prepare(shape)
         # Without the logging module no handler can exist: no log, at no cost.
         log = _logging.start(self, shape) if "logging" in _modules else None
