@@ -373,6 +373,10 @@ class BaseClient:
             raise TypeError(f"with_options: unknown setting(s) {', '.join(unknown)}")
         if changes.get("defaults") is not None and self._defaults:
             changes["defaults"] = {**self._defaults, **check_defaults(changes["defaults"])}
+        if "provider" in changes and (changes["provider"] or "moonshot") != self.provider:
+            # Another route: its own key and URL, unless given; never this one's key.
+            config.pop("api_key")
+            config.pop("base_url")
         config.update(changes)
         derived = type(self)(**config)
         if derived.api_key == self.api_key and derived.base_url == self.base_url:

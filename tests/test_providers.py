@@ -497,3 +497,18 @@ def test_the_default_route_alone_marks_nothing(client: kimi.Kimi) -> None:
     stream = create(client, stream=True)
     assert stream.route is None
     stream.close()
+
+
+def test_a_cloudflare_failure_envelope_under_200_is_its_typed_error(gw: dict[str, KimiServer]) -> None:
+    gw["cloudflare-native"].script(Reply.json(cf_error(3040, "Capacity temporarily exceeded")))
+    with pytest.raises(kimi.EngineOverloadedError, match="Capacity temporarily exceeded") as caught:
+        create(gateway_client(gw, "cloudflare-native"))
+    assert caught.value.status_code == 429
+
+
+def test_with_options_to_another_provider_takes_that_routes_key(gw: dict[str, KimiServer]) -> None:
+    moonshot = kimi.Kimi()
+    routed = moonshot.with_options(provider="openrouter")
+    assert (routed.api_key, routed.base_url) == ("or-key", "https://openrouter.ai/api/v1")
+    assert moonshot.with_options(timeout=3).api_key == "sk-not-for-gateways"
+    assert moonshot.with_options(provider="openrouter", api_key="given").api_key == "given"
