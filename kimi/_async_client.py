@@ -97,23 +97,21 @@ class AsyncKimi(BaseClient):
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _request(self, shape: tuple[Any, ...]) -> Any:
-        if self._routed:
-            return await self._via_routes(shape)
-        return await self._attempts(shape)
-
     async def _via_routes(self, shape: tuple[Any, ...]) -> Any:
         """As ``Kimi._via_routes``, awaited."""
         from ._providers import mark_route
 
         for client in self._routes():
             try:
-                return mark_route(await client._attempts(shape), client.provider)
+                return mark_route(await client._request(shape, True), client.provider)
             except KimiError as exc:
                 self._fall_back_or_raise(client, exc)
         raise AssertionError("unreachable: the last route raises")
 
-    async def _attempts(self, shape: tuple[Any, ...]) -> Any:
+    async def _request(self, shape: tuple[Any, ...], route_alone: bool = False) -> Any:
+        """As ``Kimi._request``, awaited."""
+        if self._routed and not route_alone:
+            return await self._via_routes(shape)
         request, total, deadline = self._prepare(shape)
         log = _logging.start(self, shape) if "logging" in _modules else None
         attempt = 0

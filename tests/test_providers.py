@@ -512,3 +512,13 @@ def test_with_options_to_another_provider_takes_that_routes_key(gw: dict[str, Ki
     assert (routed.api_key, routed.base_url) == ("or-key", "https://openrouter.ai/api/v1")
     assert moonshot.with_options(timeout=3).api_key == "sk-not-for-gateways"
     assert moonshot.with_options(provider="openrouter", api_key="given").api_key == "given"
+
+
+def test_a_cut_openrouter_stream_is_a_stream_error_after_the_same_events(gw: dict[str, KimiServer]) -> None:
+    gw["openrouter"].script(Reply.chat(content="abcdefgh" * 4, reasoning=None, chunk_size=8, disconnect_after=3))
+    stream = create(gateway_client(gw, "openrouter"), stream=True)
+    contents = []
+    with pytest.raises(kimi.StreamError):
+        for chunk in stream:
+            contents.append(chunk.choices[0].delta.content)
+    assert contents == ["", "abcdefgh", "abcdefgh"]     # the role chunk, then two: as the API cuts it

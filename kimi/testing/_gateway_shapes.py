@@ -158,8 +158,11 @@ def reshape(gateway: str, plan: Plan, request: Any) -> Plan:
         return replace(plan, body=text.encode("utf-8"))
     if not isinstance(plan.pieces, list):
         return plan
-    pieces = [_event(p, lambda chunk: _chunk(gateway, chunk, model, off)) for p in plan.pieces]
-    pieces = [p for p in pieces if p]
+    changed = [_event(p, lambda chunk: _chunk(gateway, chunk, model, off)) for p in plan.pieces]
+    pieces = [p for p in changed if p]
+    # A scripted cut (disconnect_after, stall_after) still falls after the same events.
+    limit = None if plan.limit is None else sum(1 for p in changed[: plan.limit] if p)
     if gateway == "openrouter":
         pieces = [PROCESSING, PROCESSING, *pieces]
-    return replace(plan, pieces=pieces)
+        limit = None if limit is None else limit + 2
+    return replace(plan, pieces=pieces, limit=limit)
