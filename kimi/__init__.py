@@ -112,6 +112,8 @@ __all__ = [
     "PendingCall",
     "ToolStream",
     "AsyncToolStream",
+    "providers",
+    "Provider",
     "DEFAULT_BASE_URL",
     "KimiError",
     "APIError",
@@ -209,6 +211,8 @@ _LAZY = {
     "PendingCall": "_tools",
     "ToolStream": "_tools",
     "AsyncToolStream": "_tools",
+    "providers": "_providers",
+    "Provider": "_providers",
 }
 
 

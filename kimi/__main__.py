@@ -1,7 +1,7 @@
 """The kimi command line (also ``python -m kimi``): chat, models, balance, demo, and the
 platform's files, batches and token counts.
 
-    kimi chat "Why is the sky blue?" [--model M] [--system S] [--max-tokens N]
+    kimi chat "Why is the sky blue?" [--model M] [--system S] [--provider P] [--max-tokens N]
                                      [--continue-on-length N] [--allow-http]
     kimi models                     # kimi models check ID: listed? its context length
     kimi balance
@@ -203,6 +203,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     chat.add_argument("prompt")
     chat.add_argument("--model", default=model_default)
     chat.add_argument("--system", help="a system message")
+    chat.add_argument("--provider", help="the route (kimi.providers: openrouter, cloudflare, ...); "
+                      "its key comes from its own variable (OPENROUTER_API_KEY, ...)")
     chat.add_argument("--max-tokens", type=_count, metavar="N", help="max_completion_tokens of the reply")
     chat.add_argument(
         "--continue-on-length", type=_count, default=0, metavar="N",

@@ -97,7 +97,21 @@ class AsyncKimi(BaseClient):
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _request(self, shape: tuple[Any, ...]) -> Any:
+    async def _via_routes(self, shape: tuple[Any, ...]) -> Any:
+        """As ``Kimi._via_routes``, awaited."""
+        from ._providers import mark_route
+
+        for client in self._routes():
+            try:
+                return mark_route(await client._request(shape, True), client.provider)
+            except KimiError as exc:
+                self._fall_back_or_raise(client, exc)
+        raise AssertionError("unreachable: the last route raises")
+
+    async def _request(self, shape: tuple[Any, ...], route_alone: bool = False) -> Any:
+        """As ``Kimi._request``, awaited."""
+        if self._routed and not route_alone:
+            return await self._via_routes(shape)
         request, total, deadline = self._prepare(shape)
         log = _logging.start(self, shape) if "logging" in _modules else None
         attempt = 0
@@ -177,13 +191,15 @@ class AsyncStream:
     """A streamed chat completion for ``async for``: ``ChatCompletionChunk`` objects, or
     content strings after ``text()``; ``await final()`` gives the assembled
     ``ChatCompletion``.  ``async with stream:`` closes it (freeing the connection) however
-    the block ends; so does cancelling a task that is reading it."""
+    the block ends; so does cancelling a task that is reading it.  ``route`` names the
+    route it opened on (None from a client of the default route alone)."""
 
-    __slots__ = ("_exchange", "_text")
+    __slots__ = ("_exchange", "_text", "route")
 
     def __init__(self, exchange: Any) -> None:
         self._exchange = exchange
         self._text = False
+        self.route: str | None = None
 
     @property
     def status_code(self) -> int:

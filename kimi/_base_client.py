@@ -14,7 +14,7 @@ import time
 # typing is only for type checkers: importing it would double kimi's import time.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Mapping, Union
+    from typing import Any, Mapping, Sequence, Union
 
     TimeoutTypes = Union[float, int, "Timeout"]
 
@@ -209,16 +209,42 @@ class BaseClient:
         defaults: Mapping[str, Any] | None = None,
         check_models: bool = False,
         log_bodies: bool = False,
+        provider: str | None = None,
+        fallbacks: Sequence[str | BaseClient] | None = None,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get("MOONSHOT_API_KEY")
-        if not key:
-            raise KimiError(
-                "Kimi: no API key: pass api_key=... or set the MOONSHOT_API_KEY environment variable"
-            )
+        # The default route (Moonshot's API) is the fast path: nothing of
+        # kimi/_providers.py is imported or run for it.
+        self._translate: Any = None
+        self._dialect = 0
+        self._route_headers: Any = None
+        if provider is None or provider == "moonshot":
+            key = api_key if api_key is not None else os.environ.get("MOONSHOT_API_KEY")
+            if not key:
+                raise KimiError(
+                    "Kimi: no API key: pass api_key=... or set the MOONSHOT_API_KEY environment variable"
+                )
+            url = base_url or os.environ.get("KIMI_BASE_URL") or DEFAULT_BASE_URL
+        else:
+            from ._providers import provider_of
+
+            route = provider_of(provider)
+            key = api_key if api_key is not None else os.environ.get(route.key_env)
+            if not key:
+                raise KimiError(
+                    f"Kimi: no API key for provider {provider!r}: pass api_key=... or set the "
+                    f"{route.key_env} environment variable"
+                )
+            url = route.url(base_url)
+            if route.translates:
+                self._translate = route.translate
+            self._dialect = route.dialect
+            self._route_headers = route.route_headers()
+        #: The name of this client's route (``kimi.providers``): "moonshot" by default.
+        self.provider = provider or "moonshot"
+        self._provider = provider
         if not isinstance(key, str):
             raise TypeError("Kimi: api_key must be a str")
         check_header_value("Authorization", key)
-        url = base_url or os.environ.get("KIMI_BASE_URL") or DEFAULT_BASE_URL
         if not isinstance(allow_http, bool):
             raise TypeError("Kimi: allow_http must be a bool")
         self.base_url = check_base_url(url, allow_http)
@@ -246,7 +272,7 @@ class BaseClient:
         # The usage totals, counted by the core as replies settle (kimi/_usage.py).
         self._meter = _core.Meter()
         # Told by the core of every reply cut by its token budget.
-        self._notice = CutNotice(self.base_url)
+        self._notice = CutNotice(self.provider)
         self._defaults = check_defaults(defaults)
         if not isinstance(check_models, bool):
             raise TypeError("Kimi: check_models must be a bool")
@@ -258,7 +284,46 @@ class BaseClient:
         self.log_bodies = log_bodies
         self.__api_key = key
         self._core_client: Any = None
+        self._fallbacks = self._fallback_clients(fallbacks)
+        # Replies say which route answered unless the client is the default route alone.
+        self._routed = self.provider != "moonshot" or bool(self._fallbacks)
         self._bind_resources()
+
+    def _routes(self) -> tuple[Any, ...]:
+        """The clients of the routes a request may go to, in turn."""
+        return (self, *self._fallbacks)
+
+    def _fall_back_or_raise(self, client: Any, exc: Exception) -> None:
+        """After the retries of one route failed with exc: return to try the next
+        route, or raise exc (the last route's, or a failure another route would not
+        mend: kimi/_providers.py's falls_back)."""
+        from ._providers import falls_back
+
+        last = self._fallbacks[-1] if self._fallbacks else self
+        if client is last or not falls_back(exc):
+            raise exc
+
+    def _fallback_clients(self, fallbacks: Any) -> tuple[Any, ...]:
+        """The clients of the routes tried after this one: a name of kimi.providers
+        (its key from its environment variable, this client's other settings), or a
+        client (of the other kind: made this kind, sharing its limits)."""
+        if fallbacks is None:
+            return ()
+        if isinstance(fallbacks, (str, bytes)) or not hasattr(fallbacks, "__iter__"):
+            raise TypeError("Kimi: fallbacks must be a list of provider names or clients")
+        clients = []
+        for route in fallbacks:
+            if isinstance(route, BaseClient):
+                clients.append(route if type(route) is type(self) else route._twin(type(self)))
+            elif isinstance(route, str):
+                config = self._config()
+                for own in ("api_key", "base_url", "limits", "check_models", "fallbacks"):
+                    del config[own]
+                config["provider"] = route
+                clients.append(type(self)(**config))
+            else:
+                raise TypeError(f"Kimi: fallbacks: {route!r} is neither a provider name nor a client")
+        return tuple(clients)
 
     def _bind_resources(self) -> None:
         """Attach the client's resources (chat, models, ...): the subclass's part."""
@@ -328,6 +393,10 @@ class BaseClient:
             raise TypeError(f"with_options: unknown setting(s) {', '.join(unknown)}")
         if changes.get("defaults") is not None and self._defaults:
             changes["defaults"] = {**self._defaults, **check_defaults(changes["defaults"])}
+        if "provider" in changes and (changes["provider"] or "moonshot") != self.provider:
+            # Another route: its own key and URL, unless given; never this one's key.
+            config.pop("api_key")
+            config.pop("base_url")
         config.update(changes)
         derived = type(self)(**config)
         if derived.api_key == self.api_key and derived.base_url == self.base_url:
@@ -370,6 +439,8 @@ class BaseClient:
             "defaults": dict(self._defaults) if self._defaults else None,
             "check_models": self.check_models,
             "log_bodies": self.log_bodies,
+            "provider": self._provider,
+            "fallbacks": list(getattr(self, "_fallbacks", ())) or None,
         }
 
     def __getstate__(self) -> dict[str, Any]:
@@ -419,6 +490,8 @@ class BaseClient:
         }
         if has_body:
             merged["Content-Type"] = "application/json"
+        if self._route_headers:
+            _merge_headers(merged, self._route_headers)
         _merge_headers(merged, self.default_headers)
         if extra:
             _merge_headers(merged, extra)
@@ -427,7 +500,10 @@ class BaseClient:
     def _build_request(self, shape: tuple[Any, ...]) -> tuple[Any, Timeout]:
         """The core Request for one call's shape (kimi/_resources.py: method, path,
         body, stream, result_class, chunk_class, extra_headers, timeout), and the
-        timeouts it runs under."""
+        timeouts it runs under.  A gateway's route rewrites the shape first, and its
+        replies are read in its dialect."""
+        if self._translate is not None:
+            shape = self._translate(shape)
         method, path, body, stream, result_class, chunk_class, extra_headers, timeout = shape
         payload = form = None
         if body.__class__ is Form:
@@ -457,7 +533,7 @@ class BaseClient:
             result_class,
             chunk_class,
             completion_budget(body) if self._counts_tokens and form is None else 0,
-            *(() if form is None else (form,)),
+            *(() if form is None and not self._dialect else (form, self._dialect)),
         )
         return request, limits
 

@@ -55,19 +55,30 @@ def _base_url_problem(exc: Exception, allow_http: bool) -> CommandError:
 
 
 def make_client(args: argparse.Namespace) -> Any:
-    """kimi.Kimi from MOONSHOT_API_KEY and KIMI_BASE_URL, or a CommandError saying which
-    setting is missing or unusable. The key is checked here, before the client, so the
-    message names the variable to set."""
+    """kimi.Kimi from MOONSHOT_API_KEY and KIMI_BASE_URL (with ``--provider``, that
+    route's key variable; KIMI_BASE_URL still overrides its URL), or a CommandError saying
+    which setting is missing or unusable. The key is checked here, before the client, so
+    the message names the variable to set."""
     import kimi
 
-    if not os.environ.get("MOONSHOT_API_KEY"):
+    provider = getattr(args, "provider", None)
+    options: dict[str, Any] = {}
+    key_env = "MOONSHOT_API_KEY"
+    if provider is not None:
+        try:
+            key_env = kimi.providers[provider].key_env
+        except KeyError:
+            known = ", ".join(sorted(kimi.providers))
+            raise CommandError(f"--provider {provider}: unknown; known: {known}", EXIT_CONFIG) from None
+        options = {"provider": provider, "base_url": os.environ.get("KIMI_BASE_URL") or None}
+    if not os.environ.get(key_env):
         raise CommandError(
-            f"no API key: set MOONSHOT_API_KEY, or try `{args.prog} demo`, which needs none",
+            f"no API key: set {key_env}, or try `{args.prog} demo`, which needs none",
             EXIT_FAILED,
         )
     allow_http = _allows_http(args)
     try:
-        return kimi.Kimi(allow_http=allow_http)
+        return kimi.Kimi(allow_http=allow_http, **options)
     except ValueError as exc:  # only the base URL can be invalid: nothing else is passed
         raise _base_url_problem(exc, allow_http) from None
     except kimi.KimiError as exc:

@@ -80,7 +80,24 @@ class Kimi(BaseClient):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _request(self, shape: tuple[Any, ...]) -> Any:
+    def _via_routes(self, shape: tuple[Any, ...]) -> Any:
+        """This route's attempts, then each fallback's while the last one failed in a
+        way another route may not (kimi/_providers.py: falls_back); the result names
+        the route that answered."""
+        from ._providers import mark_route
+
+        for client in self._routes():
+            try:
+                return mark_route(client._request(shape, True), client.provider)
+            except KimiError as exc:
+                self._fall_back_or_raise(client, exc)
+        raise AssertionError("unreachable: the last route raises")
+
+    def _request(self, shape: tuple[Any, ...], route_alone: bool = False) -> Any:
+        """The attempts of one call on this client's route; with a provider or
+        fallbacks (unless ``route_alone``), through ``_via_routes``."""
+        if self._routed and not route_alone:
+            return self._via_routes(shape)
         request, total, deadline = self._prepare(shape)
         # Without the logging module no handler can exist: no log, at no cost.
         log = _logging.start(self, shape) if "logging" in _modules else None

@@ -8,6 +8,9 @@ curl_version: str
 cjson_version: str
 MAX_EVENT_DEFAULT: int
 MAX_BODY_DEFAULT: int
+DIALECT_REASONING: int
+DIALECT_ENVELOPE: int
+DIALECT_CF_CODES: int
 
 class Request:
     """One HTTP request, checked once; timeouts in seconds (None: no limit)."""
@@ -35,6 +38,7 @@ class Request:
         chunk_class: type | None = None,
         budget: int = 0,
         form: tuple[tuple[str, str | None, str | None, bytes | None, str | None], ...] | None = None,
+        dialect: int = 0,
         /,
     ) -> None: ...
 
@@ -84,6 +88,7 @@ class Stream:
     status_code: int
     headers: dict[str, str]
     closed: bool
+    route: str | None
     def __iter__(self) -> Iterator[Any]: ...
     def __next__(self) -> ChatCompletionChunk: ...
     def text(self) -> Iterator[str]: ...

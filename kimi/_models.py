@@ -308,6 +308,14 @@ def _rate_limit(self: Any) -> Any:
     return RateLimitInfo(_response_headers(self))
 
 
+def _route(self: Any) -> str | None:
+    """The name of the route (``kimi.providers``) that answered: set by a client with
+    a provider or fallbacks; None from a client of the default route alone."""
+    kept = getattr(self, "_response", None)
+    return kept[2] if kept is not None and len(kept) > 2 else None
+
+
+ChatCompletion.route = property(_route)
 KimiObject._headers = property(_response_headers)
 KimiObject._request_id = property(_request_id)
 KimiObject._rate_limit = property(_rate_limit)

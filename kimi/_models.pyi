@@ -86,6 +86,8 @@ class ChatCompletion(KimiObject):
 
     @property
     def cost(self) -> float | None: ...
+    @property
+    def route(self) -> str | None: ...
 
 class ChatCompletionChunk(KimiObject):
     id: str

@@ -210,3 +210,26 @@ def test_chat_cut_by_the_budget_says_so_on_stderr(server: KimiServer) -> None:
     assert len(cut.stderr.strip().splitlines()) == 1 and "Traceback" not in cut.stderr
     bad = run_kimi(cli_env(server), "chat", "hi", "--continue-on-length", "-2")
     assert bad.returncode == 2 and "whole number" in bad.stderr
+
+
+# -- --provider: a gateway's route --------------------------------------------------------
+
+
+def test_chat_with_provider_goes_through_that_gateway() -> None:
+    with KimiServer(api_key="or-key", delay=0, gateway="openrouter") as gateway:
+        env = cli_env(None, OPENROUTER_API_KEY="or-key", KIMI_BASE_URL=gateway.base_url)
+        done = run_kimi(env, "chat", "hi", "--provider", "openrouter")
+        assert done.returncode == 0, done.stderr
+        assert "You said “hi”" in done.stdout
+        sent = gateway.requests[-1]
+        assert (sent.path, sent.json["model"]) == ("/api/v1/chat/completions", "moonshotai/kimi-k2.6")
+
+
+def test_chat_with_provider_names_its_key_variable() -> None:
+    line = assert_one_line_message(run_kimi(cli_env(None, MOONSHOT_API_KEY=KEY), "chat", "hi", "--provider", "siliconflow"), 1)
+    assert "set SILICONFLOW_API_KEY" in line
+
+
+def test_chat_with_an_unknown_provider_exits_2() -> None:
+    line = assert_one_line_message(run_kimi(cli_env(None), "chat", "hi", "--provider", "nowhere"), 2)
+    assert "--provider nowhere: unknown" in line and "openrouter" in line

@@ -9,6 +9,7 @@
 
 #include <string.h>
 
+#include "dialect.h"
 #include "json.h"
 #include "redact.h"
 
@@ -249,7 +250,9 @@ take_event(struct kimi_transfer *t, cJSON **event, struct kimi_error *err)
         queue_clear(&t->queue);
         return st;
     }
-    else if (fold(t, json, failure) != KIMI_OK) {
+    else if ((t->dialect != 0
+              && kimi_dialect_chunk(t->dialect, json, failure) != KIMI_OK)
+             || fold(t, json, failure) != KIMI_OK) {
         cJSON_Delete(json);
     }
     else {

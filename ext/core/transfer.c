@@ -434,6 +434,7 @@ kimi_transfer_start(struct kimi_transfer *t, CURL *easy, CURLSH *share,
     t->easy = easy;
     t->generation = kimi_pool_fork_generation();
     t->stream = req->stream;
+    t->dialect = req->dialect;
     t->max_body = req->max_body ? req->max_body : KIMI_MAX_BODY_DEFAULT;
     t->timeouts = req->timeouts;
     kimi_buf_init(&t->request_body, 0);

@@ -76,6 +76,8 @@ struct kimi_request {
     size_t max_body;                /* 0: KIMI_MAX_BODY_DEFAULT */
     const char *secret;             /* redacted from what the server
                                        echoes; may be NULL */
+    unsigned dialect;               /* KIMI_DIALECT_* bits (dialect.h) of
+                                       a gateway's replies; 0: the API's */
 };
 
 /* Events waiting for the consumer, kept as raw data and parsed one at a
@@ -108,6 +110,7 @@ struct kimi_transfer {
     struct kimi_buf no_proxy;       /* the user's no_proxy plus loopback */
     struct kimi_buf secret;
     int stream;
+    unsigned dialect;               /* the request's (dialect.h) */
     size_t max_body;
     struct kimi_timeouts timeouts;
     int64_t start_ms;

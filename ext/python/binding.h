@@ -315,9 +315,11 @@ int kpy_admit_now(struct client *client, struct request *request,
  * deep to build, raises APIResponseValidationError (never retried).  A
  * metered reply (a chat completion) is counted in the client's usage
  * totals, with or without a usage member, and a
- * KimiObject result gets _response = (status, raw header block). */
+ * KimiObject result gets _response = (status, raw header block).  In a
+ * dialect with envelopes, a {"success": false, "errors": [...]} body
+ * raises its APIStatusError (kimi_raise_status), whatever the status. */
 PyObject *kpy_parse_reply(struct module_state *st, struct client *client,
-                          const struct kimi_transfer *t,
+                          struct kimi_transfer *t,
                           PyObject *result_class, int metered, long *tokens);
 
 /* notice.c: tell the client's notice callable of a reply (its parsed

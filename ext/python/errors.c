@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dialect.h"
 #include "json.h"
 #include "retry.h"
 
@@ -380,7 +381,10 @@ kimi_raise_status(struct module_state *st, struct kimi_transfer *t)
         Py_XDECREF(headers);
         return NULL;
     }
-    PyObject *exc = status_error(st, t->status, &api, body, headers, wait);
+    long status = t->dialect != 0
+                      ? kimi_dialect_error(t->dialect, &api, t->status)
+                      : t->status;
+    PyObject *exc = status_error(st, status, &api, body, headers, wait);
     if (exc != NULL) {
         PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
         Py_DECREF(exc);

@@ -7,6 +7,7 @@
  */
 #include "binding.h"
 
+#include "dialect.h"
 #include "json.h"
 
 static enum kimi_status
@@ -127,7 +128,7 @@ set_response(struct module_state *st, PyObject *obj,
 
 PyObject *
 kpy_parse_reply(struct module_state *st, struct client *client,
-                const struct kimi_transfer *t, PyObject *result_class,
+                struct kimi_transfer *t, PyObject *result_class,
                 int metered, long *tokens)
 {
     struct kimi_error err = {0};
@@ -148,6 +149,17 @@ kpy_parse_reply(struct module_state *st, struct client *client,
                                                        : KIMI_EPROTO,
                        "response: the %zu-byte body is not usable: %.400s",
                        t->body.len, why);
+        return kimi_raise(st, &err, 0, NULL);
+    }
+    if ((t->dialect & KIMI_DIALECT_ENVELOPE) && kimi_apierror_is_error(json)) {
+        /* {"success": false, "errors": [...]} under a 2xx status: the
+         * error it is (its code may name the status), not a reply. */
+        cJSON_Delete(json);
+        return kimi_raise_status(st, t);
+    }
+    if (t->dialect != 0
+        && kimi_dialect_reply(t->dialect, &json, &err) != KIMI_OK) {
+        cJSON_Delete(json);
         return kimi_raise(st, &err, 0, NULL);
     }
     /* The last of duplicate members, as in the object the user gets. */

@@ -6,6 +6,7 @@
 
 #include <curl/curl.h>
 
+#include "dialect.h"
 #include "retry.h"
 
 /* The binding's types are not subclassable, so a type's own module is
@@ -135,7 +136,13 @@ core_exec(PyObject *module)
         || PyModule_AddIntConstant(module, "OUTCOME_REJECTED",
                                    KIMI_OUTCOME_REJECTED) < 0
         || PyModule_AddIntConstant(module, "OUTCOME_STATUS",
-                                   KIMI_OUTCOME_STATUS) < 0) {
+                                   KIMI_OUTCOME_STATUS) < 0
+        || PyModule_AddIntConstant(module, "DIALECT_REASONING",
+                                   KIMI_DIALECT_REASONING) < 0
+        || PyModule_AddIntConstant(module, "DIALECT_ENVELOPE",
+                                   KIMI_DIALECT_ENVELOPE) < 0
+        || PyModule_AddIntConstant(module, "DIALECT_CF_CODES",
+                                   KIMI_DIALECT_CF_CODES) < 0) {
         goto done;
     }
     rc = 0;

@@ -267,17 +267,19 @@ request_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     PyObject *chunk_class = Py_None;
     long budget = 0;
     PyObject *form = Py_None;
+    unsigned int dialect = 0;
 
     if (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0) {
         PyErr_SetString(PyExc_TypeError,
                         "Request: arguments are positional only");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "UUO!|OpOOOOpOOOOOOOlO:Request", &method,
-                          &url, &PyTuple_Type, &headers, &body, &stream,
-                          &connect, &read, &event, &total, &verify, &ca_file,
-                          &ca_dir, &cert_file, &key_file, &secret,
-                          &result_class, &chunk_class, &budget, &form)) {
+    if (!PyArg_ParseTuple(args, "UUO!|OpOOOOpOOOOOOOlOI:Request",
+                          &method, &url, &PyTuple_Type, &headers, &body,
+                          &stream, &connect, &read, &event, &total, &verify,
+                          &ca_file, &ca_dir, &cert_file, &key_file, &secret,
+                          &result_class, &chunk_class, &budget, &form,
+                          &dialect)) {
         return NULL;
     }
     if (budget < 0) {
@@ -311,6 +313,7 @@ request_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     core->method = PyUnicode_AsUTF8(method);
     core->url = PyUnicode_AsUTF8(url);
     core->stream = stream;
+    core->dialect = dialect;
     core->compressed = !stream;
     if (body != Py_None) {
         core->body = PyBytes_AS_STRING(body);
@@ -397,12 +400,13 @@ static PyType_Slot request_slots[] = {
                 "connect=None, read=None, event=None, total=None, "
                 "verify=True, ca_file=None, ca_dir=None, cert_file=None, "
                 "key_file=None, secret=None, result_class=None, "
-                "chunk_class=None, budget=0, form=None, /)\n"
+                "chunk_class=None, budget=0, form=None, dialect=0, /)\n"
                 "One HTTP request, checked once; timeouts in seconds; "
                 "budget is the completion tokens it may produce; form, a "
                 "tuple of (name, filename, content_type, data, path) "
                 "parts, is sent as multipart/form-data, files streamed "
-                "from disk."},
+                "from disk; dialect (KIMI_DIALECT_* bits, module constants "
+                "DIALECT_*) reads a gateway's replies as the API's."},
     {0, NULL},
 };
 

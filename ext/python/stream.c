@@ -21,6 +21,7 @@ struct stream {
     int text_mode;
     int busy;                       /* a thread is reading the stream */
     int close_requested;            /* close() arrived while busy */
+    PyObject *route;                /* the route's name, or NULL (None) */
 };
 
 /* What the stream counted, for the limiter: its usage when the server
@@ -238,6 +239,7 @@ stream_traverse(struct stream *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->client);
+    Py_VISIT(self->route);
     return kpy_reader_traverse(&self->reader, visit, arg);
 }
 
@@ -247,6 +249,7 @@ stream_clear(struct stream *self)
     stream_release(self);
     kpy_reader_clear(&self->reader);
     Py_CLEAR(self->client);
+    Py_CLEAR(self->route);
     return 0;
 }
 
@@ -275,7 +278,31 @@ static PyMethodDef stream_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyObject *
+stream_get_route(struct stream *self, void *closure)
+{
+    (void)closure;
+    return Py_NewRef(self->route != NULL ? self->route : Py_None);
+}
+
+/* Set once by the client that opened the stream on a gateway's route. */
+static int
+stream_set_route(struct stream *self, PyObject *value, void *closure)
+{
+    (void)closure;
+    if (value == NULL || !PyUnicode_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "Stream.route must be a str");
+        return -1;
+    }
+    Py_XSETREF(self->route, Py_NewRef(value));
+    return 0;
+}
+
 static PyGetSetDef stream_getset[] = {
+    {"route", (getter)stream_get_route, (setter)stream_set_route,
+     PyDoc_STR("The name of the route (kimi.providers) the stream opened "
+               "on, or None on a client of the default route alone."),
+     NULL},
     {"status_code", (getter)stream_get_status, NULL,
      PyDoc_STR("HTTP status of the response."), NULL},
     {"headers", (getter)stream_get_headers, NULL,

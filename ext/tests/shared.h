@@ -7,10 +7,13 @@
 #define KIMI_TESTS_SHARED_H
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
 #include "events.h"
+#include "json.h"
 #include "redact.h"
 #include "text.h"
 #include "transfer.h"
@@ -21,6 +24,20 @@ use_kimi_allocator_for_cjson(void)
 {
     cJSON_Hooks hooks = {kimi_malloc, kimi_free};
     cJSON_InitHooks(&hooks);
+}
+
+/* The tree of a test's own JSON text; exit 2 (a bug in the test) when it
+ * does not parse. */
+static inline cJSON *
+parse_or_exit(const char *text)
+{
+    cJSON *json = NULL;
+    struct kimi_error err;
+    if (kimi_json_parse(text, strlen(text), &json, &err) != KIMI_OK) {
+        fprintf(stderr, "test bug: cannot parse %s\n", text);
+        exit(2);
+    }
+    return json;
 }
 
 /* Does text (n bytes) show KIMI_REDACT_MIN bytes in a row that occur in

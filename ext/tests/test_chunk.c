@@ -8,23 +8,12 @@
 #include "check.h"
 #include "chunk.h"
 #include "json.h"
-
-static cJSON *
-parse(const char *text)
-{
-    cJSON *json = NULL;
-    struct kimi_error err;
-    if (kimi_json_parse(text, strlen(text), &json, &err) != KIMI_OK) {
-        fprintf(stderr, "test bug: cannot parse %s\n", text);
-        exit(2);
-    }
-    return json;
-}
+#include "shared.h"
 
 static int
 content_is(const char *chunk_text, const char *want)
 {
-    cJSON *chunk = parse(chunk_text);
+    cJSON *chunk = parse_or_exit(chunk_text);
     const char *got = kimi_chunk_content(chunk);
     int same = (got == NULL || want == NULL) ? got == want
                                              : strcmp(got, want) == 0;

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from ._plan import Plan, error_plan, invalid_plan
 from ._request import BadFraming, BadRequest, Request, body_pieces, read_body, read_head
 from ._response import CONTINUE, refusal, send
+from ._gateways import gateway_route
 from ._routes import route
 from ._state import RecordedRequest, ServerState
 from ._upload import is_upload, upload_plan
@@ -105,4 +106,5 @@ async def _decide(
     parsed = parse_json(body)
     json_value = None if parsed is NO_JSON else parsed
     state.record(RecordedRequest(request.method, request.path, headers, body, json_value))
-    return route(state, request.method, target.path, parsed, headers, target.query), True
+    answer = route if state.gateway is None else gateway_route
+    return answer(state, request.method, target.path, parsed, headers, target.query), True

@@ -16,6 +16,7 @@ from typing import Any
 
 from ._account import BATCH_TIMING, MAX_FILE_BYTES, MAX_FILES, AccountSettings
 from ._clock import Clock
+from ._gateways import GATEWAYS, base_path
 from ._loop import ServingLoop, listening_socket
 from ._replies import Reply
 from ._state import RecordedRequest, ServerState, checked_latency
@@ -85,6 +86,15 @@ class KimiServer:
     copies of what is stored; `reset` drops them. Token estimates follow a rule simple
     enough to count by hand (see `_tokens.py`).
 
+    `gateway` ("openrouter", "siliconflow", "cloudflare", "cloudflare-native",
+    "aimlapi") shows that gateway's face instead (`_gateways.py`): its paths under its
+    base path (`base_url`), its model ids (another id gets its 400), its key check and
+    error bodies, and its reply shapes (`_gateway_shapes.py`: OpenRouter's comments,
+    ``reasoning``, ``provider``, ``native_finish_reason`` and usage ``cost``;
+    Cloudflare's ``reasoning``, and on ``/ai/run`` its envelope and ``{"response"}``
+    chunks; AIMLAPI's ``meta``). Scripts apply as to the API; error replies go out as
+    scripted.
+
     `in_flight` and `max_in_flight` count requests being answered (from the head read to
     the reply written), so a test can prove a client never exceeds a concurrency limit.
     """
@@ -102,12 +112,17 @@ class KimiServer:
         max_file_bytes: int = MAX_FILE_BYTES,
         max_files: int = MAX_FILES,
         batch_timing: tuple[float, float, float] = BATCH_TIMING,
+        gateway: str | None = None,
     ) -> None:
         self._address = loopback_address(host)
         self._port = port
         self._initial_default = default if default is not None else Reply.echo(delay=delay)
         account = AccountSettings.checked(clock, max_file_bytes, max_files, batch_timing)
         self._state = ServerState(api_key, self._initial_default, latency, account)
+        if gateway is not None:
+            if gateway not in GATEWAYS:
+                raise ValueError(f"KimiServer: gateway must be one of {', '.join(GATEWAYS)}, got {gateway!r}")
+            self._state.gateway = gateway
         self._lifecycle = threading.Lock()
         self._serving: ServingLoop | None = None
         self._bound_port: int | None = None
@@ -260,9 +275,12 @@ class KimiServer:
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:<port>/v1`` (after `start`)."""
+        """``http://127.0.0.1:<port>/v1`` (after `start`); with a `gateway`, the
+        gateway's base path instead (Cloudflare's with an ``{account_id}`` field, which
+        the client fills from ``CLOUDFLARE_ACCOUNT_ID``)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/v1"
+        gateway = self._state.gateway
+        return f"http://{host}:{self.port}" + ("/v1" if gateway is None else base_path(gateway))
 
     def __repr__(self) -> str:
         where = self.base_url if self._bound_port is not None else "not started"

@@ -49,6 +49,9 @@ class ServerState:
     `max_in_flight` is its peak since creation or `reset_counters`.
     """
 
+    #: The gateway whose face the server shows (`_gateways.py`), or None for the API's.
+    gateway: str | None = None
+
     def __init__(
         self,
         api_key: str | None,
