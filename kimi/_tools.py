@@ -590,7 +590,7 @@ def _one_call(loop: _Loop, call: Any) -> Any:
 def _parsed_or_raw(raw: Any) -> Any:
     try:
         return json.loads(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return raw
 
 
@@ -599,6 +599,8 @@ def _decide_and_run(loop: _Loop, call: Any, found: Tool, raw: Any) -> Any:
         arguments = json.loads(raw) if isinstance(raw, str) and raw.strip() else {}
     except ValueError as exc:
         return loop.record(call, raw, "invalid", error=f"the arguments are not valid JSON ({exc})")
+    except RecursionError:      # json.loads recurses once per level of nesting
+        return loop.record(call, raw, "invalid", error="the arguments are nested too deeply to decode")
     if not isinstance(arguments, dict):
         return loop.record(call, arguments, "invalid", error="the arguments must be a JSON object")
     try:

@@ -502,3 +502,19 @@ def test_async_web_search_round_trip_and_max_steps(server) -> None:
     assert final.choices[0].message.content.startswith("Searched the web for")
     assert searched.records[0].decision == "echoed"
     assert len(error.records) == 1 and error.messages[-1]["tool_call_id"] == "m:0"
+
+
+# -- hostile replies and careless callers ---------------------------------------------
+
+
+def test_arguments_nested_too_deeply_to_decode_are_an_invalid_call_and_the_loop_goes_on(client, server) -> None:
+    server.script(Reply.chat(content="", tool_calls=[call("n:0", "get_weather", "[" * 100_000),
+                                                     call("n:1", "get_weather", '{"city":' * 100_000),
+                                                     call("n:2", "get_weather", {"city": "Oslo"})]),
+                  Reply.chat(content="ok"))
+    run = client.chat.run_tools(model=MODEL, messages=ASK, tools=[get_weather], thinking=False)
+    assert [r.decision for r in run.records] == ["invalid", "invalid", "allowed"]
+    assert run.records[0].error == "the arguments are nested too deeply to decode"
+    assert run.records[1].arguments == '{"city":' * 100_000
+    assert json.loads(tool_messages(server.requests[1])["n:0"]) == {"error": run.records[0].error}
+    assert run.reply.choices[0].message.content == "ok"
