@@ -374,7 +374,8 @@ class Chat:
           finish (it cannot be stopped).  The calls of one reply run in order.
         - A refused, unconfirmed, failing, timed-out or unknown call, or one whose
           arguments are not JSON or do not fit the signature, is answered to the model
-          as ``{"error": "..."}`` and recorded; the loop goes on.
+          as ``{"error": "..."}`` and recorded; the loop goes on.  (A failing call: its
+          tool raised an Exception; KeyboardInterrupt and SystemExit are raised out.)
         - ``audit(record)`` receives each record as it is made.  What ``allow``,
           ``confirm`` or ``audit`` raise is raised out of ``run_tools`` (a policy that
           fails stops the loop).

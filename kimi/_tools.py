@@ -640,10 +640,12 @@ def _timed_out(found: Tool, timeout: float) -> str:
     return f"TimeoutError: {found.name} did not finish within {timeout:g} s"
 
 
-def _in_thread(found: Tool, kwargs: dict[str, Any], report: Callable[[bool, Any], None]) -> None:
+def _in_thread(found: Tool, kwargs: dict[str, Any], report: Callable[[Any, Any], None]) -> None:
     """Run a tool on a daemon thread of its own (an async one in its own event loop) and
-    report (ok, value or error text).  A tool still running at its timeout keeps its
-    thread; being a daemon, it does not hold the interpreter at exit."""
+    report (ok, value or error text), or (None, exc) for what is not an Exception
+    (KeyboardInterrupt, SystemExit): ``_outcome`` raises it in the caller.  A tool still
+    running at its timeout keeps its thread; being a daemon, it does not hold the
+    interpreter at exit."""
 
     def work() -> None:
         try:
@@ -653,8 +655,10 @@ def _in_thread(found: Tool, kwargs: dict[str, Any], report: Callable[[bool, Any]
                 value = asyncio.run(found.func(**kwargs))
             else:
                 value = found.func(**kwargs)
-        except BaseException as exc:   # noqa: BLE001 - every failure is the model's answer
+        except Exception as exc:   # noqa: BLE001 - a failure is the model's answer
             report(False, _failure(exc))
+        except BaseException as exc:   # noqa: BLE001 - not the model's: raised by the loop
+            report(None, exc)
         else:
             report(True, value)
 
@@ -663,16 +667,25 @@ def _in_thread(found: Tool, kwargs: dict[str, Any], report: Callable[[bool, Any]
 
 def _run_blocking(found: Tool, kwargs: dict[str, Any], timeout: float) -> tuple[bool, Any]:
     done = threading.Event()
-    box: list[tuple[bool, Any]] = []
+    box: list[tuple[Any, Any]] = []
 
-    def report(ok: bool, value: Any) -> None:
+    def report(ok: Any, value: Any) -> None:
         box.append((ok, value))
         done.set()
 
     _in_thread(found, kwargs, report)
     if not done.wait(timeout):
         return False, _timed_out(found, timeout)
-    return box[0]
+    return _outcome(*box[0])
+
+
+def _outcome(ok: Any, value: Any) -> tuple[bool, Any]:
+    """A thread's report as (ok, value); what the tool raised that is not an Exception
+    (KeyboardInterrupt, SystemExit) is raised here, ending the loop as it would a plain
+    call."""
+    if ok is None:
+        raise value
+    return ok, value
 
 
 def _perform(completions: Any, op: tuple[Any, ...]) -> Any:
@@ -795,11 +808,11 @@ async def _run_awaited(found: Tool, kwargs: dict[str, Any], timeout: float) -> t
     loop = asyncio.get_running_loop()
     future = loop.create_future()
 
-    def settle(ok: bool, value: Any) -> None:
+    def settle(ok: Any, value: Any) -> None:
         if not future.done():
             future.set_result((ok, value))
 
-    def report(ok: bool, value: Any) -> None:
+    def report(ok: Any, value: Any) -> None:
         try:
             loop.call_soon_threadsafe(settle, ok, value)
         except RuntimeError:    # the loop closed while the tool ran
@@ -807,7 +820,7 @@ async def _run_awaited(found: Tool, kwargs: dict[str, Any], timeout: float) -> t
 
     _in_thread(found, kwargs, report)
     try:
-        return await asyncio.wait_for(future, timeout)
+        return _outcome(*await asyncio.wait_for(future, timeout))
     except asyncio.TimeoutError:
         return False, _timed_out(found, timeout)
 

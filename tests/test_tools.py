@@ -14,7 +14,7 @@ import time
 from typing import Literal, Optional
 
 import pytest
-from conftest import KEY, MODEL
+from conftest import KEY, MODEL, reset_server
 
 import kimi
 from kimi.testing import Reply
@@ -518,3 +518,33 @@ def test_arguments_nested_too_deeply_to_decode_are_an_invalid_call_and_the_loop_
     assert run.records[1].arguments == '{"city":' * 100_000
     assert json.loads(tool_messages(server.requests[1])["n:0"]) == {"error": run.records[0].error}
     assert run.reply.choices[0].message.content == "ok"
+
+
+def test_keyboard_interrupt_and_system_exit_from_a_tool_end_the_loop_as_a_plain_call_would(client, server) -> None:
+    @kimi.tool
+    def interrupted() -> str:
+        """Be interrupted."""
+        raise KeyboardInterrupt
+
+    @kimi.tool
+    async def exiting() -> str:
+        """Exit."""
+        raise SystemExit(3)
+
+    for tool_, raised in ((interrupted, KeyboardInterrupt), (exiting, SystemExit)):
+        server.script(Reply.chat(content="", tool_calls=[call("k:0", tool_.name, {})]), Reply.chat(content="ok"))
+        with pytest.raises(raised):
+            client.chat.run_tools(model=MODEL, messages=ASK, tools=[tool_], thinking=False)
+        assert len(server.requests) == 1        # not answered to the model as an error
+        reset_server(server)
+
+    # Under AsyncKimi the sync tool's thread hands it to the event loop, which stops, as
+    # asyncio does for these two.
+    async def main() -> None:
+        aclient = kimi.AsyncKimi(api_key=KEY, base_url=server.base_url, max_retries=0)
+        server.script(Reply.chat(content="", tool_calls=[call("k:0", "interrupted", {})]), Reply.chat(content="ok"))
+        await aclient.chat.run_tools(model=MODEL, messages=ASK, tools=[interrupted], thinking=False)
+
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(main())
+    assert len(server.requests) == 1
