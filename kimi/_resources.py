@@ -368,7 +368,8 @@ class Chat:
         - ``allow``: None (every tool), a collection of names, or ``allow(call) ->
           bool`` asked before each call; ``confirm(call) -> bool`` is asked before each
           call of a tool with ``effects=True`` (without ``confirm`` those calls are
-          refused).  ``call`` has ``name``, ``arguments``, ``id``, ``step``.
+          refused).  ``call`` has ``name``, ``arguments``, ``id``, ``step``.  Both answer
+          True or False (anything else is a TypeError) and are not awaited here.
         - Each call runs on a daemon thread of its own for at most ``tool_timeout``
           seconds; past it the model is told of the timeout and the thread is left to
           finish (it cannot be stopped).  The calls of one reply run in order.

@@ -542,7 +542,8 @@ class _Loop:
 def _steps(loop: _Loop) -> Any:
     """The loop as a generator of operations for a driver to perform (see ``_perform``):
     ``("create", kwargs)``, ``("next", stream)`` → a chunk or _END, ``("final", stream)``,
-    ``("ask", func, arg)`` → func(arg), ``("run", tool, kwargs, timeout)`` → (ok, value);
+    ``("ask", func, arg, what)`` → func(arg) (``what`` names it: "allow", "confirm",
+    "audit"), ``("run", tool, kwargs, timeout)`` → (ok, value);
     with stream=True, ``("hand", stream, chunks)`` gives the final step's stream to the
     caller and resumes with its reply once it is read.  Returns the ToolRun."""
     while True:
@@ -584,7 +585,7 @@ def _one_call(loop: _Loop, call: Any) -> Any:
     else:
         entry = yield from _decide_and_run(loop, call, found, raw)
     if loop.audit is not None:
-        yield ("ask", loop.audit, entry)
+        yield ("ask", loop.audit, entry, "audit")
 
 
 def _parsed_or_raw(raw: Any) -> Any:
@@ -610,7 +611,8 @@ def _decide_and_run(loop: _Loop, call: Any, found: Tool, raw: Any) -> Any:
     pending = PendingCall(found.name, arguments, call.id, loop.run.steps)
     allow = loop.allow
     if allow is not None:
-        allowed = (yield ("ask", allow, pending)) if callable(allow) else found.name in allow
+        allowed = _decided((yield ("ask", allow, pending, "allow")), "allow") if callable(allow) \
+            else found.name in allow
         if not allowed:
             return loop.record(call, arguments, "refused", error=f"the tool {found.name} is not allowed here")
     decision = "allowed"
@@ -618,7 +620,7 @@ def _decide_and_run(loop: _Loop, call: Any, found: Tool, raw: Any) -> Any:
         if loop.confirm is None:
             return loop.record(call, arguments, "unconfirmed",
                                error=f"the tool {found.name} has effects and no one was asked to confirm it")
-        if not (yield ("ask", loop.confirm, pending)):
+        if not _decided((yield ("ask", loop.confirm, pending, "confirm")), "confirm"):
             return loop.record(call, arguments, "unconfirmed", error=f"the call of {found.name} was not confirmed")
         decision = "confirmed"
     began = time.monotonic()
@@ -630,6 +632,26 @@ def _decide_and_run(loop: _Loop, call: Any, found: Tool, raw: Any) -> Any:
         except (TypeError, ValueError) as exc:
             value = f"the result is neither a str nor JSON-encodable ({exc})"
     return loop.record(call, arguments, decision, error=value, duration=duration)
+
+
+def _decided(answer: Any, what: str) -> bool:
+    """What ``allow`` or ``confirm`` answered, which must be True or False: anything else
+    (None, "no", an awaitable) is a policy that failed, raised rather than guessed at."""
+    if answer is True or answer is False:
+        return answer
+    raise TypeError(f"run_tools: {what} must return True or False, got {answer!r}")
+
+
+def _asked(func: Callable[[Any], Any], arg: Any, what: str) -> Any:
+    """``func(arg)`` for ``Kimi``, which does not await: an awaitable answer is refused
+    (an ``async def`` policy belongs to ``AsyncKimi``)."""
+    answer = func(arg)
+    if inspect.isawaitable(answer):
+        if inspect.iscoroutine(answer):
+            answer.close()      # never awaited: no RuntimeWarning later
+        raise TypeError(f"run_tools: {what} returned an awaitable, which Kimi does not await "
+                        "(use AsyncKimi, or a function that is not async)")
+    return answer
 
 
 def _failure(exc: BaseException) -> str:
@@ -697,7 +719,7 @@ def _perform(completions: Any, op: tuple[Any, ...]) -> Any:
     if kind == "final":
         return op[1].final()
     if kind == "ask":
-        return op[1](op[2])
+        return _asked(*op[1:])
     return _run_blocking(*op[1:])
 
 

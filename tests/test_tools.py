@@ -548,3 +548,44 @@ def test_keyboard_interrupt_and_system_exit_from_a_tool_end_the_loop_as_a_plain_
     with pytest.raises(KeyboardInterrupt):
         asyncio.run(main())
     assert len(server.requests) == 1
+
+
+def test_allow_and_confirm_must_answer_a_bool_and_kimi_refuses_async_policies(client, server) -> None:
+    ran = []
+
+    @kimi.tool(effects=True)
+    def transfer(amount: int) -> str:
+        """Move money."""
+        ran.append(amount)
+        return "moved"
+
+    async def says_no(pending) -> bool:
+        return False
+
+    async def audit(record) -> None: ...
+
+    for policy, error in (({"allow": lambda pending: "no", "confirm": lambda pending: True},
+                           "allow must return True or False, got 'no'"),
+                          ({"confirm": lambda pending: None}, "confirm must return True or False, got None"),
+                          ({"confirm": says_no}, "confirm returned an awaitable, which Kimi does not await"),
+                          ({"allow": says_no}, "allow returned an awaitable"),
+                          ({"confirm": lambda pending: True, "audit": audit}, "audit returned an awaitable")):
+        server.script(Reply.chat(content="", tool_calls=[call("p:0", "transfer", {"amount": 5})]),
+                      Reply.chat(content="ok"))
+        with pytest.raises(TypeError, match=error):
+            client.chat.run_tools(model=MODEL, messages=ASK, tools=[transfer], thinking=False, **policy)
+        assert len(server.requests) == 1
+        reset_server(server)
+    assert ran == [5]       # only where allow and confirm said True, before audit failed
+
+    async def main() -> None:
+        async with kimi.AsyncKimi(api_key=KEY, base_url=server.base_url, max_retries=0) as aclient:
+            async def maybe(pending):
+                return "yes"
+            server.script(Reply.chat(content="", tool_calls=[call("p:0", "transfer", {"amount": 6})]))
+            with pytest.raises(TypeError, match="confirm must return True or False, got 'yes'"):
+                await aclient.chat.run_tools(model=MODEL, messages=ASK, tools=[transfer], thinking=False,
+                                             confirm=maybe)
+
+    asyncio.run(main())
+    assert ran == [5]
