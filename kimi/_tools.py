@@ -27,6 +27,8 @@ from ._rules import rules_of, thinking_field
 
 __all__ = ["tool", "builtin", "Tool", "PendingCall", "ToolRecord", "ToolRun", "ToolStream", "AsyncToolStream"]
 
+#: How many tools one request may declare (kimi-api.md §2).
+MAX_TOOLS = 128
 #: What the API takes as a function's name (kimi-api.md §2).
 NAME_PATTERN = re.compile(r"^[a-zA-Z_][a-zA-Z0-9-_]{2,63}$")
 _BUILTIN_PATTERN = re.compile(r"^\$[a-zA-Z_][a-zA-Z0-9-_]{0,63}$")
@@ -460,6 +462,8 @@ class _Loop:
             self.tools[made.name] = made
         if not self.tools:
             raise ValueError("run_tools: tools must not be empty (use chat.completions.create)")
+        if len(self.tools) > MAX_TOOLS:
+            raise ValueError(f"run_tools: {len(self.tools)} tools, but a request may declare at most {MAX_TOOLS}")
         if isinstance(allow, (str, bytes)):
             raise TypeError("run_tools: allow is None, a collection of tool names or a callable (call) -> bool")
         self.allow = allow if allow is None or callable(allow) else frozenset(allow)

@@ -312,7 +312,8 @@ def test_max_steps_stops_with_the_transcript_to_continue_from(client, server) ->
 def test_bad_settings_are_refused_before_anything_is_sent(client, server) -> None:
     for kwargs, error in (({"max_steps": 0}, ValueError), ({"tool_timeout": 0}, ValueError),
                           ({"allow": "get_weather"}, TypeError), ({"tools": []}, ValueError),
-                          ({"tools": [get_weather, get_weather]}, ValueError), ({"tools": ["x"]}, TypeError)):
+                          ({"tools": [get_weather, get_weather]}, ValueError), ({"tools": ["x"]}, TypeError),
+                          ({"tools": [kimi.tool(name=f"tool_{i}")(lambda: i) for i in range(129)]}, ValueError)):
         with pytest.raises(error):
             client.chat.run_tools(model=MODEL, messages=ASK, **{"tools": [get_weather], **kwargs})
     assert server.requests == []
