@@ -374,7 +374,8 @@ class Chat:
           seconds; past it the model is told of the timeout and the thread is left to
           finish (it cannot be stopped).  The calls of one reply run in order.
         - A refused, unconfirmed, failing, timed-out or unknown call, or one whose
-          arguments are not JSON or do not fit the signature, is answered to the model
+          arguments are not JSON or do not fit the signature, or any call of a reply cut
+          at its token limit (finish_reason "length"; none is run), is answered to the model
           as ``{"error": "..."}`` and recorded; the loop goes on.  (A failing call: its
           tool raised an Exception; KeyboardInterrupt and SystemExit are raised out.)
         - ``audit(record)`` receives each record as it is made.  What ``allow``,

@@ -362,7 +362,8 @@ class ToolRecord:
     - ``decision``: ``"allowed"`` (run), ``"confirmed"`` (a tool with effects, run after
       ``confirm`` said yes), ``"refused"`` (``allow`` said no), ``"unconfirmed"``
       (``confirm`` said no, or there was none), ``"unknown"`` (no such tool),
-      ``"invalid"`` (arguments not JSON or not fitting the signature), ``"echoed"`` (a
+      ``"invalid"`` (arguments not JSON or not fitting the signature, or any call of a
+      reply cut at its token limit, finish_reason "length": none is run), ``"echoed"`` (a
       builtin: its arguments sent back);
     - ``result`` (what was sent back) or ``error`` (why not: ``"ValueError: ..."``, a
       timeout, a refusal); ``duration`` in seconds (0.0 for a call that did not run).
@@ -487,6 +488,7 @@ class _Loop:
             self._thinking_off_for_search()
         self.run = ToolRun(list(messages))
         self._last: Any = None      # the last reply, for ToolLoopError
+        self.cut = False            # whether it was cut at its token limit
         self.schemas = [t.schema for t in self.tools.values()]
 
     def _thinking_off_for_search(self) -> None:
@@ -526,6 +528,7 @@ class _Loop:
     def answered(self, reply: Any) -> list[Any]:
         """Take a step's reply into the transcript; its tool calls (none: the run is done)."""
         self._last = reply
+        self.cut = reply.choices[0].finish_reason == "length"
         message = reply.choices[0].message
         self.run.messages.append(message.to_param())
         calls = message.tool_calls or []
@@ -600,6 +603,10 @@ def _parsed_or_raw(raw: Any) -> Any:
 
 
 def _decide_and_run(loop: _Loop, call: Any, found: Tool, raw: Any) -> Any:
+    if loop.cut:    # the last call may be a fragment that still parses ("" as {}): run none
+        return loop.record(call, _parsed_or_raw(raw), "invalid",
+                           error='the reply was cut at its token limit (finish_reason "length"), so its tool '
+                                 "calls may be incomplete and none was run; call again, within the limit")
     try:
         arguments = json.loads(raw) if isinstance(raw, str) and raw.strip() else {}
     except ValueError as exc:

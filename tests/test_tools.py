@@ -590,3 +590,24 @@ def test_allow_and_confirm_must_answer_a_bool_and_kimi_refuses_async_policies(cl
 
     asyncio.run(main())
     assert ran == [5]
+
+
+def test_a_reply_cut_at_its_token_limit_runs_none_of_its_calls(client, server) -> None:
+    ran = []
+
+    @kimi.tool
+    def wipe_cache() -> str:
+        """Wipe the cache."""
+        ran.append("wipe")
+        return "wiped"
+
+    # The second call is cut after its first fragment: "" would read as {} and run.
+    server.script(Reply.chat(content="", finish_reason="length", tool_calls=[
+                      call("x:0", "get_weather", {"city": "Oslo"}), call("x:1", "wipe_cache", "")]),
+                  Reply.chat(content="ok"))
+    with pytest.warns(kimi.TruncatedWarning):
+        run = client.chat.run_tools(model=MODEL, messages=ASK, tools=[get_weather, wipe_cache], thinking=False)
+    assert ran == [] and [r.decision for r in run.records] == ["invalid", "invalid"]
+    assert run.records[0].arguments == {"city": "Oslo"} and 'finish_reason "length"' in run.records[1].error
+    assert set(tool_messages(server.requests[1])) == {"x:0", "x:1"}     # each call answered
+    assert run.reply.choices[0].message.content == "ok"
