@@ -674,20 +674,19 @@ def _timed_out(found: Tool, timeout: float) -> str:
 
 
 def _in_thread(found: Tool, kwargs: dict[str, Any], report: Callable[[Any, Any], None]) -> None:
-    """Run a tool on a daemon thread of its own (an async one in its own event loop) and
-    report (ok, value or error text), or (None, exc) for what is not an Exception
-    (KeyboardInterrupt, SystemExit): ``_outcome`` raises it in the caller.  A tool still
-    running at its timeout keeps its thread; being a daemon, it does not hold the
-    interpreter at exit."""
+    """Run a tool on a daemon thread of its own (a coroutine it returns in an event loop
+    of its own) and report (ok, value or error text), or (None, exc) for what is not an
+    Exception (KeyboardInterrupt, SystemExit): ``_outcome`` raises it in the caller.  A
+    tool still running at its timeout keeps its thread; being a daemon, it does not hold
+    the interpreter at exit."""
 
     def work() -> None:
         try:
-            if found.is_async:
+            value = found.func(**kwargs)
+            if inspect.iscoroutine(value):  # async, or a plain function returning a coroutine
                 import asyncio
 
-                value = asyncio.run(found.func(**kwargs))
-            else:
-                value = found.func(**kwargs)
+                value = asyncio.run(value)
         except Exception as exc:   # noqa: BLE001 - a failure is the model's answer
             report(False, _failure(exc))
         except BaseException as exc:   # noqa: BLE001 - not the model's: raised by the loop

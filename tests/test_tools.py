@@ -611,3 +611,28 @@ def test_a_reply_cut_at_its_token_limit_runs_none_of_its_calls(client, server) -
     assert run.records[0].arguments == {"city": "Oslo"} and 'finish_reason "length"' in run.records[1].error
     assert set(tool_messages(server.requests[1])) == {"x:0", "x:1"}     # each call answered
     assert run.reply.choices[0].message.content == "ok"
+
+
+def test_a_coroutine_returned_by_a_plain_function_is_run_and_its_value_sent(client, server) -> None:
+    async def lookup(word: str) -> str:
+        await asyncio.sleep(0)
+        return word.upper()
+
+    def lookup_later(word: str):        # not async def, yet returns a coroutine
+        return lookup(word)
+
+    pair = ({"name": "lookup", "parameters": {"type": "object", "properties": {"word": {"type": "string"}}}},
+            lookup_later)
+    server.script(Reply.chat(content="", tool_calls=[call("c:0", "lookup", {"word": "moon"})]),
+                  Reply.chat(content="ok"))
+    run = client.chat.run_tools(model=MODEL, messages=ASK, tools=[pair], thinking=False)
+    assert run.records[0].result == "MOON" and tool_messages(server.requests[1]) == {"c:0": "MOON"}
+
+    async def main() -> str:
+        async with kimi.AsyncKimi(api_key=KEY, base_url=server.base_url, max_retries=0) as aclient:
+            server.script(Reply.chat(content="", tool_calls=[call("c:1", "lookup", {"word": "sun"})]),
+                          Reply.chat(content="ok"))
+            arun = await aclient.chat.run_tools(model=MODEL, messages=ASK, tools=[pair], thinking=False)
+            return arun.records[0].result
+
+    assert asyncio.run(main()) == "SUN"
