@@ -486,6 +486,7 @@ class _Loop:
         self.params = create_params
         if WEB_SEARCH in self.tools:
             self._thinking_off_for_search()
+        self.thinks = self._thinking_on()
         self.run = ToolRun(list(messages))
         self._last: Any = None      # the last reply, for ToolLoopError
         self.cut = False            # whether it was cut at its token limit
@@ -514,6 +515,16 @@ class _Loop:
         exc.rule = "web_search"
         raise exc
 
+    def _thinking_on(self) -> bool:
+        """Whether the requests think, by the model's rules (an unknown model: no)."""
+        rules = rules_of(self.model) if isinstance(self.model, str) else None
+        if rules is None or rules.thinking is None:
+            return False
+        asked = thinking_field(self.params.get("thinking"))
+        if asked is None:
+            return True
+        return isinstance(asked, dict) and asked.get("type") != "disabled"
+
     def request(self) -> dict[str, Any]:
         """The next step's create() arguments; ToolLoopError past max_steps."""
         if self.run.steps >= self.max_steps:
@@ -530,7 +541,12 @@ class _Loop:
         self._last = reply
         self.cut = reply.choices[0].finish_reason == "length"
         message = reply.choices[0].message
-        self.run.messages.append(message.to_param())
+        turn = message.to_param()
+        if self.thinks and turn.get("tool_calls") and not turn.get("reasoning_content"):
+            # A thinking model's tool-call turn without reasoning: sent back so, the next
+            # request is refused (kimi-api.md §2); " " is what LiteLLM sends in its place.
+            turn["reasoning_content"] = " "
+        self.run.messages.append(turn)
         calls = message.tool_calls or []
         if not calls:
             self.run.reply = reply

@@ -636,3 +636,18 @@ def test_a_coroutine_returned_by_a_plain_function_is_run_and_its_value_sent(clie
             return arun.records[0].result
 
     assert asyncio.run(main()) == "SUN"
+
+
+def test_a_thinking_tool_call_turn_without_reasoning_gets_a_space_so_the_next_request_passes(client, server) -> None:
+    for thinking in ({"thinking": True}, {}):          # asked for, and kimi-k2.6's default
+        server.script(Reply.chat(content="", reasoning=None, tool_calls=[call("r:0", "get_weather", {"city": "Oslo"})]),
+                      Reply.chat(content="Cold.", reasoning="Answer."))
+        run = client.chat.run_tools(model=MODEL, messages=ASK, tools=[get_weather], **thinking)
+        assert run.reply.choices[0].message.content == "Cold."
+        assert server.requests[1].json["messages"][1]["reasoning_content"] == " "
+        reset_server(server)
+    # Thinking off: the turn is sent back as it came.
+    server.script(Reply.chat(content="", tool_calls=[call("r:0", "get_weather", {"city": "Oslo"})]),
+                  Reply.chat(content="Cold."))
+    run = client.chat.run_tools(model=MODEL, messages=ASK, tools=[get_weather], thinking=False)
+    assert "reasoning_content" not in server.requests[1].json["messages"][1]
