@@ -148,7 +148,9 @@ def _parameters_of(
     nullable: dict[str, Any] = {}
     for param in inspect.signature(func).parameters.values():
         if param.kind is param.VAR_KEYWORD:
-            continue
+            raise TypeError(f"kimi.tool: {name}: **{param.name} has no schema, and what the model put in it "
+                            "would reach the function unchecked; name each parameter, or give a "
+                            "(schema, callable) pair")
         if param.kind in (param.POSITIONAL_ONLY, param.VAR_POSITIONAL):
             raise TypeError(f"kimi.tool: {name}: parameter {param.name!r} cannot be passed by name; "
                             "a tool's arguments are a JSON object")
@@ -168,6 +170,30 @@ def _parameters_of(
     return parameters, nullable
 
 
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a decoded JSON value is of the type a hint says (the shapes ``_schema_for``
+    describes; an Enum is checked when its member is made; anything else passes)."""
+    if hint is inspect.Parameter.empty or hint is Any:
+        return True
+    if hint is type(None) or value is None:
+        return hint is type(None) or _is_optional(hint)
+    if hint is bool or hint is str or hint is list or hint is dict:
+        return isinstance(value, hint)
+    if hint is int or hint is float:
+        allowed = int if hint is int else (int, float)
+        return isinstance(value, allowed) and not isinstance(value, bool)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is list:
+        return isinstance(value, list) and (not args or all(_fits(item, args[0]) for item in value))
+    if origin is dict:
+        return isinstance(value, dict) and (len(args) != 2 or all(_fits(v, args[1]) for v in value.values()))
+    if origin is typing.Literal:
+        return any(value == option and type(value) is type(option) for option in args)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, option) for option in args)
+    return True
+
+
 def _enums_of(func: Callable[..., Any]) -> dict[str, type]:
     """The parameters typed as an Enum (or an optional one): their argument becomes a member."""
     found = {}
@@ -178,6 +204,10 @@ def _enums_of(func: Callable[..., Any]) -> dict[str, type]:
         if isinstance(hint, type) and issubclass(hint, enum.Enum):
             found[param] = hint
     return found
+
+
+def _hint_text(hint: Any) -> str:
+    return hint.__name__ if isinstance(hint, type) else repr(hint).replace("typing.", "")
 
 
 def _check_name(name: Any, what: str) -> str:
@@ -220,6 +250,7 @@ class Tool:
         self.is_async = func is not None and inspect.iscoroutinefunction(func)
         self._nullable = dict(nullable or {})
         self._enums = _enums_of(func) if func is not None and not builtin else {}
+        self._hints = _hints(func, name) if func is not None and not builtin else {}
         try:
             self._signature: inspect.Signature | None = inspect.signature(func) if func is not None else None
         except (TypeError, ValueError):
@@ -245,6 +276,12 @@ class Tool:
         kwargs = {**self._nullable, **arguments}
         if self._signature is not None:
             self._signature.bind(**kwargs)
+            for name, value in arguments.items():
+                hint = self._hints.get(name, inspect.Parameter.empty)
+                if not (_fits(value, hint) or value is None and self._signature.parameters[name].default is None):
+                    shown = json.dumps(value, ensure_ascii=False)
+                    raise TypeError(f"argument {name!r} must be {_hint_text(hint)}, got "
+                                    f"{shown if len(shown) <= 80 else shown[:77] + '...'}")
         for name, kind in self._enums.items():
             if kwargs.get(name) is not None:
                 kwargs[name] = kind(kwargs[name])
@@ -273,7 +310,9 @@ def tool(
     The JSON schema comes from the signature: type hints ``str``, ``int``, ``float``,
     ``bool``, ``list[X]``, ``dict``, ``Literal[...]``, an ``Enum`` (its values; the
     argument arrives as the member), ``X | None`` / ``Optional[X]`` (not required;
-    None when left out); a parameter with a default is not required.  The description
+    None when left out); a parameter with a default is not required; ``*args`` and
+    ``**kwargs`` are refused (TypeError).  An argument the model sends must be of its
+    hint's JSON type, else the call is answered as invalid.  The description
     is the docstring's first paragraph; each parameter's comes from a Google-style
     ``Args:`` section or reST ``:param x:`` fields.  The name (the function's, unless
     given) must be one the API takes (``^[a-zA-Z_][a-zA-Z0-9-_]{2,63}$``): ValueError

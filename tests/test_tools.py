@@ -81,7 +81,7 @@ def test_a_google_docstring_and_type_hints_make_the_schema() -> None:
 def test_rest_fields_containers_literals_and_unions_make_the_schema() -> None:
     @kimi.tool(name="book-flight", description="Book a flight.", effects=True)
     def book(origin: str, stops: list[str], prices: dict[str, float], seat: Literal["aisle", "window"],
-             when: int | str, note: str | None = None, **extra) -> str:
+             when: int | str, note: str | None = None) -> str:
         """Ignored: description given.
 
         :param origin: IATA code
@@ -120,6 +120,12 @@ def test_bad_names_and_untyped_shapes_are_refused_when_the_tool_is_made() -> Non
     with pytest.raises(TypeError, match="cannot be passed by name"):
         @kimi.tool
         def positional(a: int, /) -> None: ...
+    with pytest.raises(TypeError, match="cannot be passed by name"):
+        @kimi.tool
+        def starred(*rest: int) -> None: ...
+    with pytest.raises(TypeError, match=r"\*\*extra has no schema.*\(schema, callable\) pair"):
+        @kimi.tool
+        def keywords(city: str, **extra: str) -> None: ...
     with pytest.raises(ValueError, match="not a builtin tool name"):
         kimi.builtin("web_search")
     assert kimi.builtin("$web_search").schema == {"type": "builtin_function", "function": {"name": "$web_search"}}
@@ -651,3 +657,33 @@ def test_a_thinking_tool_call_turn_without_reasoning_gets_a_space_so_the_next_re
                   Reply.chat(content="Cold."))
     run = client.chat.run_tools(model=MODEL, messages=ASK, tools=[get_weather], thinking=False)
     assert "reasoning_content" not in server.requests[1].json["messages"][1]
+
+
+def test_arguments_of_the_wrong_json_type_are_an_invalid_call_not_passed_to_the_tool(client, server) -> None:
+    ran = []
+
+    @kimi.tool
+    def book(people: int, price: float, names: list[str], seats: dict[str, int], when: Literal["now", 1],
+             vip: bool = False, note: Optional[str] = None, city: str = None) -> str:     # noqa: RUF013
+        """Book."""
+        ran.append((people, price, names, seats, when, vip, note, city))
+        return "booked"
+
+    good = {"people": 2, "price": 3, "names": ["a"], "seats": {"a": 1}, "when": "now"}
+    server.script(Reply.chat(content="", tool_calls=[
+        call("t:0", "book", {**good, "people": "2"}),
+        call("t:1", "book", {**good, "people": True}),
+        call("t:2", "book", {**good, "price": "1e9"}),
+        call("t:3", "book", {**good, "names": ["a", 2]}),
+        call("t:4", "book", {**good, "seats": {"a": "x" * 200}}),
+        call("t:5", "book", {**good, "when": "1"}),
+        call("t:6", "book", {**good, "vip": 1}),
+        call("t:7", "book", {**good, "people": None}),
+        call("t:8", "book", {**good, "price": 2.5, "when": 1, "vip": True, "note": None, "city": None}),
+    ]), Reply.chat(content="ok"))
+    run = client.chat.run_tools(model=MODEL, messages=ASK, tools=[book], thinking=False)
+    assert [r.decision for r in run.records] == ["invalid"] * 8 + ["allowed"]
+    assert run.records[0].error == "the arguments do not fit book: argument 'people' must be int, got \"2\""
+    assert run.records[3].error.endswith("argument 'names' must be list[str], got [\"a\", 2]")
+    assert run.records[4].error.endswith("...") and len(run.records[4].error) < 200
+    assert ran == [(2, 2.5, ["a"], {"a": 1}, 1, True, None, None)]
