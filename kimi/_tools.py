@@ -402,7 +402,8 @@ class ToolRecord:
       ``confirm`` said yes), ``"refused"`` (``allow`` said no), ``"unconfirmed"``
       (``confirm`` said no, or there was none), ``"unknown"`` (no such tool),
       ``"invalid"`` (arguments not JSON or not fitting the signature, or any call of a
-      reply cut at its token limit, finish_reason "length": none is run), ``"echoed"`` (a
+      reply cut at its token limit, finish_reason "length": none is run; the later call
+      of an id used twice in one reply), ``"echoed"`` (a
       builtin: its arguments sent back);
     - ``result`` (what was sent back) or ``error`` (why not: ``"ValueError: ..."``, a
       timeout, a refusal); ``duration`` in seconds (0.0 for a call that did not run).
@@ -529,6 +530,7 @@ class _Loop:
         self.run = ToolRun(list(messages))
         self._last: Any = None      # the last reply, for ToolLoopError
         self.cut = False            # whether it was cut at its token limit
+        self.ids: set[Any] = set()
         self.schemas = [t.schema for t in self.tools.values()]
 
     def _thinking_off_for_search(self) -> None:
@@ -579,6 +581,7 @@ class _Loop:
         """Take a step's reply into the transcript; its tool calls (none: the run is done)."""
         self._last = reply
         self.cut = reply.choices[0].finish_reason == "length"
+        self.ids: set[Any] = set()  # the call ids of this reply run so far
         message = reply.choices[0].message
         turn = message.to_param()
         if self.thinks and turn.get("tool_calls") and not turn.get("reasoning_content"):
@@ -662,6 +665,10 @@ def _decide_and_run(loop: _Loop, call: Any, found: Tool, raw: Any) -> Any:
         return loop.record(call, _parsed_or_raw(raw), "invalid",
                            error='the reply was cut at its token limit (finish_reason "length"), so its tool '
                                  "calls may be incomplete and none was run; call again, within the limit")
+    if call.id in loop.ids:     # a replay: a tool with effects would run twice
+        return loop.record(call, _parsed_or_raw(raw), "invalid",
+                           error=f"the call id {call.id!r} was used by an earlier call of this reply; not run")
+    loop.ids.add(call.id)
     try:
         arguments = json.loads(raw) if isinstance(raw, str) and raw.strip() else {}
     except ValueError as exc:

@@ -687,3 +687,23 @@ def test_arguments_of_the_wrong_json_type_are_an_invalid_call_not_passed_to_the_
     assert run.records[3].error.endswith("argument 'names' must be list[str], got [\"a\", 2]")
     assert run.records[4].error.endswith("...") and len(run.records[4].error) < 200
     assert ran == [(2, 2.5, ["a"], {"a": 1}, 1, True, None, None)]
+
+
+def test_a_call_id_used_twice_in_one_reply_runs_once(client, server) -> None:
+    ran = []
+
+    @kimi.tool
+    def charge(amount: int) -> str:
+        """Charge a card."""
+        ran.append(amount)
+        return "charged"
+
+    server.script(Reply.chat(content="", tool_calls=[call("charge:0", "charge", {"amount": 5}),
+                                                     call("charge:0", "charge", {"amount": 5})]),
+                  Reply.chat(content="", tool_calls=[call("charge:0", "charge", {"amount": 7})]),   # a new reply
+                  Reply.chat(content="ok"))
+    run = client.chat.run_tools(model=MODEL, messages=ASK, tools=[charge], thinking=False)
+    assert ran == [5, 7]
+    assert [(r.step, r.decision) for r in run.records] == [(1, "allowed"), (1, "invalid"), (2, "allowed")]
+    assert run.records[1].error == "the call id 'charge:0' was used by an earlier call of this reply; not run"
+    assert [m["role"] for m in server.requests[1].json["messages"]] == ["user", "assistant", "tool", "tool"]
