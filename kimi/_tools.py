@@ -528,6 +528,10 @@ class _Loop:
             self._thinking_off_for_search()
         self.thinks = self._thinking_on()
         self.run = ToolRun(list(messages))
+        for index, message in enumerate(self.run.messages):
+            if not isinstance(message, Mapping):    # sent as is, every step: the API answers 400
+                raise TypeError(f"run_tools: messages[{index}] is a {type(message).__name__}, not a message dict "
+                                "(a reply's message goes back as message.to_param())")
         self._last: Any = None      # the last reply, for ToolLoopError
         self.cut = False            # whether it was cut at its token limit
         self.ids: set[Any] = set()

@@ -319,9 +319,10 @@ def test_bad_settings_are_refused_before_anything_is_sent(client, server) -> Non
     for kwargs, error in (({"max_steps": 0}, ValueError), ({"tool_timeout": 0}, ValueError),
                           ({"allow": "get_weather"}, TypeError), ({"tools": []}, ValueError),
                           ({"tools": [get_weather, get_weather]}, ValueError), ({"tools": ["x"]}, TypeError),
-                          ({"tools": [kimi.tool(name=f"tool_{i}")(lambda: i) for i in range(129)]}, ValueError)):
+                          ({"tools": [kimi.tool(name=f"tool_{i}")(lambda: i) for i in range(129)]}, ValueError),
+                          ({"messages": [*ASK, None]}, TypeError), ({"messages": [1]}, TypeError)):
         with pytest.raises(error):
-            client.chat.run_tools(model=MODEL, messages=ASK, **{"tools": [get_weather], **kwargs})
+            client.chat.run_tools(model=MODEL, **{"messages": ASK, "tools": [get_weather], **kwargs})
     assert server.requests == []
 
 
