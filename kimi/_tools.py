@@ -22,7 +22,7 @@ import typing
 from collections import deque
 from typing import Any, Callable, Iterable, Mapping
 
-from ._exceptions import InvalidRequestError, ToolLoopError
+from ._exceptions import InvalidRequestError, StreamError, ToolLoopError
 from ._rules import rules_of, thinking_field
 
 __all__ = ["tool", "builtin", "Tool", "PendingCall", "ToolRecord", "ToolRun", "ToolStream", "AsyncToolStream"]
@@ -815,6 +815,11 @@ def _advance(completions: Any, steps: Any, value: Any) -> Any:
     return op
 
 
+def _closed_early() -> Any:
+    """What ``final()`` of a tool stream closed before its end raises, as a plain stream's."""
+    raise StreamError("final: the stream was closed before data: [DONE] of the run's last step")
+
+
 class _HandedStream:
     """What both tool streams hold: the loop (its operations, its run) and the step being
     read, with the chunks the loop read first."""
@@ -858,10 +863,11 @@ class ToolStream(_HandedStream):
             self._take(_advance(self._completions, self._steps, self._stream.final()))
 
     def final(self) -> Any:
-        """Read what is left; the final ``ChatCompletion`` (also ``run.reply``)."""
+        """Read what is left; the final ``ChatCompletion`` (also ``run.reply``);
+        StreamError when the stream was closed first."""
         for _ in self:
             pass
-        return self._run.reply
+        return self._run.reply or _closed_early()
 
     def close(self) -> None:
         """Abort the transfer of the step being read."""
@@ -967,10 +973,11 @@ class AsyncToolStream(_HandedStream):
             self._take(await _aadvance(self._completions, self._steps, await self._stream.final()))
 
     async def final(self) -> Any:
-        """Read what is left; the final ``ChatCompletion`` (also ``run.reply``)."""
+        """Read what is left; the final ``ChatCompletion`` (also ``run.reply``);
+        StreamError when the stream was closed first."""
         async for _ in self:
             pass
-        return self._run.reply
+        return self._run.reply or _closed_early()
 
     async def close(self) -> None:
         """Abort the transfer of the step being read."""

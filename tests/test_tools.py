@@ -708,3 +708,29 @@ def test_a_call_id_used_twice_in_one_reply_runs_once(client, server) -> None:
     assert [(r.step, r.decision) for r in run.records] == [(1, "allowed"), (1, "invalid"), (2, "allowed")]
     assert run.records[1].error == "the call id 'charge:0' was used by an earlier call of this reply; not run"
     assert [m["role"] for m in server.requests[1].json["messages"]] == ["user", "assistant", "tool", "tool"]
+
+
+def test_final_of_a_tool_stream_closed_before_its_end_raises_as_a_plain_stream_does(client, server) -> None:
+    server.script(Reply.chat(content="", tool_calls=[call("s:0", "get_weather", {"city": "Oslo"})]),
+                  Reply.chat(content="A long answer. " * 40, chunk_size=2, delay=0.005))
+    run = client.chat.run_tools(model=MODEL, messages=ASK, tools=[get_weather], stream=True, thinking=False)
+    with run.stream as stream:
+        next(stream)
+    assert list(run.stream) == [] and client.limits.in_flight == 0
+    with pytest.raises(kimi.StreamError, match="closed before"):
+        run.stream.final()
+    assert run.reply is None and run.messages[-1]["role"] == "tool"
+
+    async def main() -> None:
+        async with kimi.AsyncKimi(api_key=KEY, base_url=server.base_url, max_retries=0) as aclient:
+            server.script(Reply.chat(content="Let me look. " * 40, chunk_size=2, delay=0.005,
+                                     tool_calls=[call("s:1", "get_weather", {"city": "Oslo"})]))
+            arun = await aclient.chat.run_tools(model=MODEL, messages=ASK, tools=[get_weather], stream=True,
+                                                thinking=False)
+            async with arun.stream as astream:
+                await astream.__anext__()
+            with pytest.raises(kimi.StreamError, match="closed before"):
+                await arun.stream.final()
+            assert arun.records == [] and aclient._reactor().active == 0 and aclient.limits.in_flight == 0
+
+    asyncio.run(main())
