@@ -734,3 +734,47 @@ def test_final_of_a_tool_stream_closed_before_its_end_raises_as_a_plain_stream_d
             assert arun.records == [] and aclient._reactor().active == 0 and aclient.limits.in_flight == 0
 
     asyncio.run(main())
+
+
+def test_cancelling_an_async_run_mid_step_or_mid_tool_leaves_no_transfer(server) -> None:
+    cleaned = []
+
+    @kimi.tool
+    async def hang() -> str:
+        """Never answer."""
+        try:
+            await asyncio.sleep(30)
+        finally:
+            cleaned.append("hang")
+        return "never"
+
+    async def main() -> None:
+        async with kimi.AsyncKimi(api_key=KEY, base_url=server.base_url, max_retries=0) as aclient:
+            for reply in (Reply.chat(content="", reasoning="r" * 400, chunk_size=1, delay=0.005,     # mid-step
+                                     tool_calls=[call("c:0", "hang", {})]),
+                          Reply.chat(content="", tool_calls=[call("c:1", "hang", {})])):           # mid-tool
+                server.script(reply)
+                task = asyncio.ensure_future(aclient.chat.run_tools(model=MODEL, messages=ASK, tools=[hang],
+                                                                    stream=True, thinking=True))
+                await asyncio.sleep(0.2)
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                assert aclient._reactor().active == 0 and aclient.limits.in_flight == 0
+                reset_server(server)
+
+    asyncio.run(main())
+    assert cleaned == ["hang"]      # only the second run reached the tool, and it was cancelled
+
+
+def test_an_empty_tool_calls_list_ends_the_run_and_a_call_split_in_one_char_chunks_is_whole(client, server) -> None:
+    server.script(Reply.chat(content="Nothing to call.", tool_calls=[], finish_reason="tool_calls"))
+    run = client.chat.run_tools(model=MODEL, messages=ASK, tools=[get_weather], thinking=False)
+    assert run.steps == 1 and run.records == [] and run.reply.choices[0].message.content == "Nothing to call."
+    server.script(Reply.chat(content="", chunk_size=1, tool_calls=[call(f"o:{i}", "get_weather", {"city": "Oslo"})
+                                                                   for i in range(200)]),
+                  Reply.chat(content="ok", chunk_size=1))
+    run = client.chat.run_tools(model=MODEL, messages=ASK, tools=[get_weather], stream=True, thinking=False)
+    assert run.stream.final().choices[0].message.content == "ok"
+    assert [r.decision for r in run.records] == ["allowed"] * 200
+    assert len(tool_messages(server.requests[2])) == 200
