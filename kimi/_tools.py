@@ -402,8 +402,8 @@ class ToolRecord:
       ``confirm`` said yes), ``"refused"`` (``allow`` said no), ``"unconfirmed"``
       (``confirm`` said no, or there was none), ``"unknown"`` (no such tool),
       ``"invalid"`` (arguments not JSON or not fitting the signature, or any call of a
-      reply cut at its token limit, finish_reason "length": none is run; the later call
-      of an id used twice in one reply), ``"echoed"`` (a
+      reply cut at its token limit, finish_reason "length": none is run; a call without
+      an id, or the later call of an id used twice in one reply), ``"echoed"`` (a
       builtin: its arguments sent back);
     - ``result`` (what was sent back) or ``error`` (why not: ``"ValueError: ..."``, a
       timeout, a refusal); ``duration`` in seconds (0.0 for a call that did not run).
@@ -664,14 +664,25 @@ def _parsed_or_raw(raw: Any) -> Any:
         return raw
 
 
-def _decide_and_run(loop: _Loop, call: Any, found: Tool, raw: Any) -> Any:
+def _unrunnable(loop: _Loop, call: Any, raw: Any) -> str | None:
+    """Why a call of a declared tool is not run whatever its arguments say, or None."""
     if loop.cut:    # the last call may be a fragment that still parses ("" as {}): run none
-        return loop.record(call, _parsed_or_raw(raw), "invalid",
-                           error='the reply was cut at its token limit (finish_reason "length"), so its tool '
-                                 "calls may be incomplete and none was run; call again, within the limit")
+        return ('the reply was cut at its token limit (finish_reason "length"), so its tool calls may be '
+                "incomplete and none was run; call again, within the limit")
+    if not isinstance(call.id, str) or not call.id:
+        return "the call has no id to answer it by; not run"
     if call.id in loop.ids:     # a replay: a tool with effects would run twice
-        return loop.record(call, _parsed_or_raw(raw), "invalid",
-                           error=f"the call id {call.id!r} was used by an earlier call of this reply; not run")
+        return f"the call id {call.id!r} was used by an earlier call of this reply; not run"
+    if raw is not None and not isinstance(raw, str):    # a JSON value, not its text: never read as {}
+        return "the arguments must be a string of JSON text, not a JSON value"
+    return None
+
+
+def _decide_and_run(loop: _Loop, call: Any, found: Tool, raw: Any) -> Any:
+    refusal = _unrunnable(loop, call, raw)
+    if refusal is not None:
+        shown = raw.to_dict() if hasattr(raw, "to_dict") else raw    # plain data, for a JSON log line
+        return loop.record(call, _parsed_or_raw(shown), "invalid", error=refusal)
     loop.ids.add(call.id)
     try:
         arguments = json.loads(raw) if isinstance(raw, str) and raw.strip() else {}

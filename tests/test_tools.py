@@ -11,7 +11,7 @@ import enum
 import json
 import threading
 import time
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 import pytest
 from conftest import KEY, MODEL, reset_server
@@ -778,3 +778,31 @@ def test_an_empty_tool_calls_list_ends_the_run_and_a_call_split_in_one_char_chun
     assert run.stream.final().choices[0].message.content == "ok"
     assert [r.decision for r in run.records] == ["allowed"] * 200
     assert len(tool_messages(server.requests[2])) == 200
+
+
+def test_arguments_that_are_not_a_json_string_and_calls_without_an_id_are_not_run(client, server) -> None:
+    ran = []
+
+    @kimi.tool
+    def wipe(force: bool = False) -> str:
+        """Wipe the disk."""
+        ran.append(force)
+        return "wiped"
+
+    def function_call(arguments: Any, id: Any = "w:0") -> dict:
+        return {"id": id, "type": "function", "function": {"name": "wipe", "arguments": arguments}}
+
+    body = {"id": "chatcmpl-t", "object": "chat.completion", "created": 1, "model": MODEL,
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                "role": "assistant", "content": "", "tool_calls": [
+                    function_call({"force": True}, "w:0"), function_call(["x"], "w:1"), function_call(7, "w:2"),
+                    function_call("{}", None), function_call("{}", ""), function_call("{}", "w:5")]}}]}
+    server.script(Reply.json(body), Reply.chat(content="ok"))
+    run = client.chat.run_tools(model=MODEL, messages=ASK, tools=[wipe], thinking=False)
+    assert ran == [False]       # only w:5
+    assert [r.decision for r in run.records] == ["invalid"] * 5 + ["allowed"]
+    assert run.records[0].error == "the arguments must be a string of JSON text, not a JSON value"
+    assert run.records[0].arguments == {"force": True} and run.records[1].arguments == ["x"]
+    assert json.loads(json.dumps([r.to_dict() for r in run.records]))[0]["arguments"] == {"force": True}
+    assert run.records[3].error == run.records[4].error == "the call has no id to answer it by; not run"
