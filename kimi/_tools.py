@@ -12,6 +12,7 @@ awaits: only the waiting differs.  Imported on the first ``run_tools`` call or u
 from __future__ import annotations
 
 import enum
+import functools
 import inspect
 import json
 import re
@@ -132,6 +133,12 @@ def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
 
 
 def _hints(func: Callable[..., Any], name: str) -> dict[str, Any]:
+    """The type hints of a tool's function: a ``functools.partial``'s function's, a
+    callable object's ``__call__``'s (get_type_hints takes neither)."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    if not (inspect.isroutine(func) or isinstance(func, type)):
+        func = type(func).__call__
     try:
         return typing.get_type_hints(func)
     except Exception as exc:   # a forward reference that does not resolve, say

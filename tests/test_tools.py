@@ -806,3 +806,27 @@ def test_arguments_that_are_not_a_json_string_and_calls_without_an_id_are_not_ru
     assert run.records[0].arguments == {"force": True} and run.records[1].arguments == ["x"]
     assert json.loads(json.dumps([r.to_dict() for r in run.records]))[0]["arguments"] == {"force": True}
     assert run.records[3].error == run.records[4].error == "the call has no id to answer it by; not run"
+
+
+def test_a_partial_and_a_callable_object_are_tools_with_their_hints_checked(client, server) -> None:
+    import functools
+
+    def convert(amount: float, rate: float) -> float:
+        return amount * rate
+
+    class Greeter:
+        def __call__(self, name: str) -> str:
+            return f"hello {name}"
+
+    to_nok = kimi.tool(name="to_nok", description="Euros to kroner.")(functools.partial(convert, rate=11.5))
+    assert to_nok.schema["function"]["parameters"]["required"] == ["amount"]
+    greet = ({"name": "greet", "parameters": {"type": "object", "properties": {"name": {"type": "string"}}}},
+             Greeter())
+    server.script(Reply.chat(content="", tool_calls=[call("p:0", "to_nok", {"amount": 2}),
+                                                     call("p:1", "to_nok", {"amount": "2"}),
+                                                     call("p:2", "greet", {"name": "Kimi"}),
+                                                     call("p:3", "greet", {"name": 3})]),
+                  Reply.chat(content="ok"))
+    run = client.chat.run_tools(model=MODEL, messages=ASK, tools=[to_nok, greet], thinking=False)
+    assert [(r.decision, r.result) for r in run.records] == [("allowed", "23.0"), ("invalid", None),
+                                                            ("allowed", "hello Kimi"), ("invalid", None)]
