@@ -373,13 +373,16 @@ class Chat:
         - ``allow``: None (every tool), a collection of names, or ``allow(call) ->
           bool`` asked before each call; ``confirm(call) -> bool`` is asked before each
           call of a tool with ``effects=True`` (without ``confirm`` those calls are
-          refused).  ``call`` has ``name``, ``arguments``, ``id``, ``step``.
+          refused).  ``call`` has ``name``, ``arguments``, ``id``, ``step``.  Both answer
+          True or False (anything else is a TypeError) and are not awaited here.
         - Each call runs on a daemon thread of its own for at most ``tool_timeout``
           seconds; past it the model is told of the timeout and the thread is left to
           finish (it cannot be stopped).  The calls of one reply run in order.
         - A refused, unconfirmed, failing, timed-out or unknown call, or one whose
-          arguments are not JSON or do not fit the signature, is answered to the model
-          as ``{"error": "..."}`` and recorded; the loop goes on.
+          arguments are not JSON or do not fit the signature, or any call of a reply cut
+          at its token limit (finish_reason "length"; none is run), is answered to the model
+          as ``{"error": "..."}`` and recorded; the loop goes on.  (A failing call: its
+          tool raised an Exception; KeyboardInterrupt and SystemExit are raised out.)
         - ``audit(record)`` receives each record as it is made.  What ``allow``,
           ``confirm`` or ``audit`` raise is raised out of ``run_tools`` (a policy that
           fails stops the loop).

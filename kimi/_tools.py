@@ -12,6 +12,7 @@ awaits: only the waiting differs.  Imported on the first ``run_tools`` call or u
 from __future__ import annotations
 
 import enum
+import functools
 import inspect
 import json
 import re
@@ -22,11 +23,13 @@ import typing
 from collections import deque
 from typing import Any, Callable, Iterable, Mapping
 
-from ._exceptions import InvalidRequestError, ToolLoopError
+from ._exceptions import InvalidRequestError, StreamError, ToolLoopError
 from ._rules import rules_of, thinking_field
 
 __all__ = ["tool", "builtin", "Tool", "PendingCall", "ToolRecord", "ToolRun", "ToolStream", "AsyncToolStream"]
 
+#: How many tools one request may declare (kimi-api.md §2).
+MAX_TOOLS = 128
 #: What the API takes as a function's name (kimi-api.md §2).
 NAME_PATTERN = re.compile(r"^[a-zA-Z_][a-zA-Z0-9-_]{2,63}$")
 _BUILTIN_PATTERN = re.compile(r"^\$[a-zA-Z_][a-zA-Z0-9-_]{0,63}$")
@@ -130,6 +133,12 @@ def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
 
 
 def _hints(func: Callable[..., Any], name: str) -> dict[str, Any]:
+    """The type hints of a tool's function: a ``functools.partial``'s function's, a
+    callable object's ``__call__``'s (get_type_hints takes neither)."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    if not (inspect.isroutine(func) or isinstance(func, type)):
+        func = type(func).__call__
     try:
         return typing.get_type_hints(func)
     except Exception as exc:   # a forward reference that does not resolve, say
@@ -146,7 +155,9 @@ def _parameters_of(
     nullable: dict[str, Any] = {}
     for param in inspect.signature(func).parameters.values():
         if param.kind is param.VAR_KEYWORD:
-            continue
+            raise TypeError(f"kimi.tool: {name}: **{param.name} has no schema, and what the model put in it "
+                            "would reach the function unchecked; name each parameter, or give a "
+                            "(schema, callable) pair")
         if param.kind in (param.POSITIONAL_ONLY, param.VAR_POSITIONAL):
             raise TypeError(f"kimi.tool: {name}: parameter {param.name!r} cannot be passed by name; "
                             "a tool's arguments are a JSON object")
@@ -166,6 +177,30 @@ def _parameters_of(
     return parameters, nullable
 
 
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a decoded JSON value is of the type a hint says (the shapes ``_schema_for``
+    describes; an Enum is checked when its member is made; anything else passes)."""
+    if hint is inspect.Parameter.empty or hint is Any:
+        return True
+    if hint is type(None) or value is None:
+        return hint is type(None) or _is_optional(hint)
+    if hint is bool or hint is str or hint is list or hint is dict:
+        return isinstance(value, hint)
+    if hint is int or hint is float:
+        allowed = int if hint is int else (int, float)
+        return isinstance(value, allowed) and not isinstance(value, bool)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is list:
+        return isinstance(value, list) and (not args or all(_fits(item, args[0]) for item in value))
+    if origin is dict:
+        return isinstance(value, dict) and (len(args) != 2 or all(_fits(v, args[1]) for v in value.values()))
+    if origin is typing.Literal:
+        return any(value == option and type(value) is type(option) for option in args)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, option) for option in args)
+    return True
+
+
 def _enums_of(func: Callable[..., Any]) -> dict[str, type]:
     """The parameters typed as an Enum (or an optional one): their argument becomes a member."""
     found = {}
@@ -176,6 +211,10 @@ def _enums_of(func: Callable[..., Any]) -> dict[str, type]:
         if isinstance(hint, type) and issubclass(hint, enum.Enum):
             found[param] = hint
     return found
+
+
+def _hint_text(hint: Any) -> str:
+    return hint.__name__ if isinstance(hint, type) else repr(hint).replace("typing.", "")
 
 
 def _check_name(name: Any, what: str) -> str:
@@ -218,6 +257,7 @@ class Tool:
         self.is_async = func is not None and inspect.iscoroutinefunction(func)
         self._nullable = dict(nullable or {})
         self._enums = _enums_of(func) if func is not None and not builtin else {}
+        self._hints = _hints(func, name) if func is not None and not builtin else {}
         try:
             self._signature: inspect.Signature | None = inspect.signature(func) if func is not None else None
         except (TypeError, ValueError):
@@ -243,6 +283,12 @@ class Tool:
         kwargs = {**self._nullable, **arguments}
         if self._signature is not None:
             self._signature.bind(**kwargs)
+            for name, value in arguments.items():
+                hint = self._hints.get(name, inspect.Parameter.empty)
+                if not (_fits(value, hint) or value is None and self._signature.parameters[name].default is None):
+                    shown = json.dumps(value, ensure_ascii=False)
+                    raise TypeError(f"argument {name!r} must be {_hint_text(hint)}, got "
+                                    f"{shown if len(shown) <= 80 else shown[:77] + '...'}")
         for name, kind in self._enums.items():
             if kwargs.get(name) is not None:
                 kwargs[name] = kind(kwargs[name])
@@ -271,7 +317,9 @@ def tool(
     The JSON schema comes from the signature: type hints ``str``, ``int``, ``float``,
     ``bool``, ``list[X]``, ``dict``, ``Literal[...]``, an ``Enum`` (its values; the
     argument arrives as the member), ``X | None`` / ``Optional[X]`` (not required;
-    None when left out); a parameter with a default is not required.  The description
+    None when left out); a parameter with a default is not required; ``*args`` and
+    ``**kwargs`` are refused (TypeError).  An argument the model sends must be of its
+    hint's JSON type, else the call is answered as invalid.  The description
     is the docstring's first paragraph; each parameter's comes from a Google-style
     ``Args:`` section or reST ``:param x:`` fields.  The name (the function's, unless
     given) must be one the API takes (``^[a-zA-Z_][a-zA-Z0-9-_]{2,63}$``): ValueError
@@ -360,7 +408,9 @@ class ToolRecord:
     - ``decision``: ``"allowed"`` (run), ``"confirmed"`` (a tool with effects, run after
       ``confirm`` said yes), ``"refused"`` (``allow`` said no), ``"unconfirmed"``
       (``confirm`` said no, or there was none), ``"unknown"`` (no such tool),
-      ``"invalid"`` (arguments not JSON or not fitting the signature), ``"echoed"`` (a
+      ``"invalid"`` (arguments not JSON or not fitting the signature, or any call of a
+      reply cut at its token limit, finish_reason "length": none is run; a call without
+      an id, or the later call of an id used twice in one reply), ``"echoed"`` (a
       builtin: its arguments sent back);
     - ``result`` (what was sent back) or ``error`` (why not: ``"ValueError: ..."``, a
       timeout, a refusal); ``duration`` in seconds (0.0 for a call that did not run).
@@ -460,6 +510,8 @@ class _Loop:
             self.tools[made.name] = made
         if not self.tools:
             raise ValueError("run_tools: tools must not be empty (use chat.completions.create)")
+        if len(self.tools) > MAX_TOOLS:
+            raise ValueError(f"run_tools: {len(self.tools)} tools, but a request may declare at most {MAX_TOOLS}")
         if isinstance(allow, (str, bytes)):
             raise TypeError("run_tools: allow is None, a collection of tool names or a callable (call) -> bool")
         self.allow = allow if allow is None or callable(allow) else frozenset(allow)
@@ -481,8 +533,15 @@ class _Loop:
         self.params = create_params
         if WEB_SEARCH in self.tools:
             self._thinking_off_for_search()
+        self.thinks = self._thinking_on()
         self.run = ToolRun(list(messages))
+        for index, message in enumerate(self.run.messages):
+            if not isinstance(message, Mapping):    # sent as is, every step: the API answers 400
+                raise TypeError(f"run_tools: messages[{index}] is a {type(message).__name__}, not a message dict "
+                                "(a reply's message goes back as message.to_param())")
         self._last: Any = None      # the last reply, for ToolLoopError
+        self.cut = False            # whether it was cut at its token limit
+        self.ids: set[Any] = set()
         self.schemas = [t.schema for t in self.tools.values()]
 
     def _thinking_off_for_search(self) -> None:
@@ -508,6 +567,16 @@ class _Loop:
         exc.rule = "web_search"
         raise exc
 
+    def _thinking_on(self) -> bool:
+        """Whether the requests think, by the model's rules (an unknown model: no)."""
+        rules = rules_of(self.model) if isinstance(self.model, str) else None
+        if rules is None or rules.thinking is None:
+            return False
+        asked = thinking_field(self.params.get("thinking"))
+        if asked is None:
+            return True
+        return isinstance(asked, dict) and asked.get("type") != "disabled"
+
     def request(self) -> dict[str, Any]:
         """The next step's create() arguments; ToolLoopError past max_steps."""
         if self.run.steps >= self.max_steps:
@@ -522,8 +591,15 @@ class _Loop:
     def answered(self, reply: Any) -> list[Any]:
         """Take a step's reply into the transcript; its tool calls (none: the run is done)."""
         self._last = reply
+        self.cut = reply.choices[0].finish_reason == "length"
+        self.ids: set[Any] = set()  # the call ids of this reply run so far
         message = reply.choices[0].message
-        self.run.messages.append(message.to_param())
+        turn = message.to_param()
+        if self.thinks and turn.get("tool_calls") and not turn.get("reasoning_content"):
+            # A thinking model's tool-call turn without reasoning: sent back so, the next
+            # request is refused (kimi-api.md §2); " " is what LiteLLM sends in its place.
+            turn["reasoning_content"] = " "
+        self.run.messages.append(turn)
         calls = message.tool_calls or []
         if not calls:
             self.run.reply = reply
@@ -542,7 +618,8 @@ class _Loop:
 def _steps(loop: _Loop) -> Any:
     """The loop as a generator of operations for a driver to perform (see ``_perform``):
     ``("create", kwargs)``, ``("next", stream)`` → a chunk or _END, ``("final", stream)``,
-    ``("ask", func, arg)`` → func(arg), ``("run", tool, kwargs, timeout)`` → (ok, value);
+    ``("ask", func, arg, what)`` → func(arg) (``what`` names it: "allow", "confirm",
+    "audit"), ``("run", tool, kwargs, timeout)`` → (ok, value);
     with stream=True, ``("hand", stream, chunks)`` gives the final step's stream to the
     caller and resumes with its reply once it is read.  Returns the ToolRun."""
     while True:
@@ -584,21 +661,42 @@ def _one_call(loop: _Loop, call: Any) -> Any:
     else:
         entry = yield from _decide_and_run(loop, call, found, raw)
     if loop.audit is not None:
-        yield ("ask", loop.audit, entry)
+        yield ("ask", loop.audit, entry, "audit")
 
 
 def _parsed_or_raw(raw: Any) -> Any:
     try:
         return json.loads(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return raw
 
 
+def _unrunnable(loop: _Loop, call: Any, raw: Any) -> str | None:
+    """Why a call of a declared tool is not run whatever its arguments say, or None."""
+    if loop.cut:    # the last call may be a fragment that still parses ("" as {}): run none
+        return ('the reply was cut at its token limit (finish_reason "length"), so its tool calls may be '
+                "incomplete and none was run; call again, within the limit")
+    if not isinstance(call.id, str) or not call.id:
+        return "the call has no id to answer it by; not run"
+    if call.id in loop.ids:     # a replay: a tool with effects would run twice
+        return f"the call id {call.id!r} was used by an earlier call of this reply; not run"
+    if raw is not None and not isinstance(raw, str):    # a JSON value, not its text: never read as {}
+        return "the arguments must be a string of JSON text, not a JSON value"
+    return None
+
+
 def _decide_and_run(loop: _Loop, call: Any, found: Tool, raw: Any) -> Any:
+    refusal = _unrunnable(loop, call, raw)
+    if refusal is not None:
+        shown = raw.to_dict() if hasattr(raw, "to_dict") else raw    # plain data, for a JSON log line
+        return loop.record(call, _parsed_or_raw(shown), "invalid", error=refusal)
+    loop.ids.add(call.id)
     try:
         arguments = json.loads(raw) if isinstance(raw, str) and raw.strip() else {}
     except ValueError as exc:
         return loop.record(call, raw, "invalid", error=f"the arguments are not valid JSON ({exc})")
+    except RecursionError:      # json.loads recurses once per level of nesting
+        return loop.record(call, raw, "invalid", error="the arguments are nested too deeply to decode")
     if not isinstance(arguments, dict):
         return loop.record(call, arguments, "invalid", error="the arguments must be a JSON object")
     try:
@@ -608,7 +706,8 @@ def _decide_and_run(loop: _Loop, call: Any, found: Tool, raw: Any) -> Any:
     pending = PendingCall(found.name, arguments, call.id, loop.run.steps)
     allow = loop.allow
     if allow is not None:
-        allowed = (yield ("ask", allow, pending)) if callable(allow) else found.name in allow
+        allowed = _decided((yield ("ask", allow, pending, "allow")), "allow") if callable(allow) \
+            else found.name in allow
         if not allowed:
             return loop.record(call, arguments, "refused", error=f"the tool {found.name} is not allowed here")
     decision = "allowed"
@@ -616,7 +715,7 @@ def _decide_and_run(loop: _Loop, call: Any, found: Tool, raw: Any) -> Any:
         if loop.confirm is None:
             return loop.record(call, arguments, "unconfirmed",
                                error=f"the tool {found.name} has effects and no one was asked to confirm it")
-        if not (yield ("ask", loop.confirm, pending)):
+        if not _decided((yield ("ask", loop.confirm, pending, "confirm")), "confirm"):
             return loop.record(call, arguments, "unconfirmed", error=f"the call of {found.name} was not confirmed")
         decision = "confirmed"
     began = time.monotonic()
@@ -630,6 +729,26 @@ def _decide_and_run(loop: _Loop, call: Any, found: Tool, raw: Any) -> Any:
     return loop.record(call, arguments, decision, error=value, duration=duration)
 
 
+def _decided(answer: Any, what: str) -> bool:
+    """What ``allow`` or ``confirm`` answered, which must be True or False: anything else
+    (None, "no", an awaitable) is a policy that failed, raised rather than guessed at."""
+    if answer is True or answer is False:
+        return answer
+    raise TypeError(f"run_tools: {what} must return True or False, got {answer!r}")
+
+
+def _asked(func: Callable[[Any], Any], arg: Any, what: str) -> Any:
+    """``func(arg)`` for ``Kimi``, which does not await: an awaitable answer is refused
+    (an ``async def`` policy belongs to ``AsyncKimi``)."""
+    answer = func(arg)
+    if inspect.isawaitable(answer):
+        if inspect.iscoroutine(answer):
+            answer.close()      # never awaited: no RuntimeWarning later
+        raise TypeError(f"run_tools: {what} returned an awaitable, which Kimi does not await "
+                        "(use AsyncKimi, or a function that is not async)")
+    return answer
+
+
 def _failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
@@ -638,21 +757,24 @@ def _timed_out(found: Tool, timeout: float) -> str:
     return f"TimeoutError: {found.name} did not finish within {timeout:g} s"
 
 
-def _in_thread(found: Tool, kwargs: dict[str, Any], report: Callable[[bool, Any], None]) -> None:
-    """Run a tool on a daemon thread of its own (an async one in its own event loop) and
-    report (ok, value or error text).  A tool still running at its timeout keeps its
-    thread; being a daemon, it does not hold the interpreter at exit."""
+def _in_thread(found: Tool, kwargs: dict[str, Any], report: Callable[[Any, Any], None]) -> None:
+    """Run a tool on a daemon thread of its own (a coroutine it returns in an event loop
+    of its own) and report (ok, value or error text), or (None, exc) for what is not an
+    Exception (KeyboardInterrupt, SystemExit): ``_outcome`` raises it in the caller.  A
+    tool still running at its timeout keeps its thread; being a daemon, it does not hold
+    the interpreter at exit."""
 
     def work() -> None:
         try:
-            if found.is_async:
+            value = found.func(**kwargs)
+            if inspect.iscoroutine(value):  # async, or a plain function returning a coroutine
                 import asyncio
 
-                value = asyncio.run(found.func(**kwargs))
-            else:
-                value = found.func(**kwargs)
-        except BaseException as exc:   # noqa: BLE001 - every failure is the model's answer
+                value = asyncio.run(value)
+        except Exception as exc:   # noqa: BLE001 - a failure is the model's answer
             report(False, _failure(exc))
+        except BaseException as exc:   # noqa: BLE001 - not the model's: raised by the loop
+            report(None, exc)
         else:
             report(True, value)
 
@@ -661,16 +783,25 @@ def _in_thread(found: Tool, kwargs: dict[str, Any], report: Callable[[bool, Any]
 
 def _run_blocking(found: Tool, kwargs: dict[str, Any], timeout: float) -> tuple[bool, Any]:
     done = threading.Event()
-    box: list[tuple[bool, Any]] = []
+    box: list[tuple[Any, Any]] = []
 
-    def report(ok: bool, value: Any) -> None:
+    def report(ok: Any, value: Any) -> None:
         box.append((ok, value))
         done.set()
 
     _in_thread(found, kwargs, report)
     if not done.wait(timeout):
         return False, _timed_out(found, timeout)
-    return box[0]
+    return _outcome(*box[0])
+
+
+def _outcome(ok: Any, value: Any) -> tuple[bool, Any]:
+    """A thread's report as (ok, value); what the tool raised that is not an Exception
+    (KeyboardInterrupt, SystemExit) is raised here, ending the loop as it would a plain
+    call."""
+    if ok is None:
+        raise value
+    return ok, value
 
 
 def _perform(completions: Any, op: tuple[Any, ...]) -> Any:
@@ -682,7 +813,7 @@ def _perform(completions: Any, op: tuple[Any, ...]) -> Any:
     if kind == "final":
         return op[1].final()
     if kind == "ask":
-        return op[1](op[2])
+        return _asked(*op[1:])
     return _run_blocking(*op[1:])
 
 
@@ -700,6 +831,11 @@ def _advance(completions: Any, steps: Any, value: Any) -> Any:
     while op is not None and op[0] != "hand":
         op = _send(steps, _perform(completions, op))
     return op
+
+
+def _closed_early() -> Any:
+    """What ``final()`` of a tool stream closed before its end raises, as a plain stream's."""
+    raise StreamError("final: the stream was closed before data: [DONE] of the run's last step")
 
 
 class _HandedStream:
@@ -745,10 +881,11 @@ class ToolStream(_HandedStream):
             self._take(_advance(self._completions, self._steps, self._stream.final()))
 
     def final(self) -> Any:
-        """Read what is left; the final ``ChatCompletion`` (also ``run.reply``)."""
+        """Read what is left; the final ``ChatCompletion`` (also ``run.reply``);
+        StreamError when the stream was closed first."""
         for _ in self:
             pass
-        return self._run.reply
+        return self._run.reply or _closed_early()
 
     def close(self) -> None:
         """Abort the transfer of the step being read."""
@@ -793,11 +930,11 @@ async def _run_awaited(found: Tool, kwargs: dict[str, Any], timeout: float) -> t
     loop = asyncio.get_running_loop()
     future = loop.create_future()
 
-    def settle(ok: bool, value: Any) -> None:
+    def settle(ok: Any, value: Any) -> None:
         if not future.done():
             future.set_result((ok, value))
 
-    def report(ok: bool, value: Any) -> None:
+    def report(ok: Any, value: Any) -> None:
         try:
             loop.call_soon_threadsafe(settle, ok, value)
         except RuntimeError:    # the loop closed while the tool ran
@@ -805,7 +942,7 @@ async def _run_awaited(found: Tool, kwargs: dict[str, Any], timeout: float) -> t
 
     _in_thread(found, kwargs, report)
     try:
-        return await asyncio.wait_for(future, timeout)
+        return _outcome(*await asyncio.wait_for(future, timeout))
     except asyncio.TimeoutError:
         return False, _timed_out(found, timeout)
 
@@ -854,10 +991,11 @@ class AsyncToolStream(_HandedStream):
             self._take(await _aadvance(self._completions, self._steps, await self._stream.final()))
 
     async def final(self) -> Any:
-        """Read what is left; the final ``ChatCompletion`` (also ``run.reply``)."""
+        """Read what is left; the final ``ChatCompletion`` (also ``run.reply``);
+        StreamError when the stream was closed first."""
         async for _ in self:
             pass
-        return self._run.reply
+        return self._run.reply or _closed_early()
 
     async def close(self) -> None:
         """Abort the transfer of the step being read."""

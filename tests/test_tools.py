@@ -11,10 +11,10 @@ import enum
 import json
 import threading
 import time
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 import pytest
-from conftest import KEY, MODEL
+from conftest import KEY, MODEL, reset_server
 
 import kimi
 from kimi.testing import Reply
@@ -81,7 +81,7 @@ def test_a_google_docstring_and_type_hints_make_the_schema() -> None:
 def test_rest_fields_containers_literals_and_unions_make_the_schema() -> None:
     @kimi.tool(name="book-flight", description="Book a flight.", effects=True)
     def book(origin: str, stops: list[str], prices: dict[str, float], seat: Literal["aisle", "window"],
-             when: int | str, note: str | None = None, **extra) -> str:
+             when: int | str, note: str | None = None) -> str:
         """Ignored: description given.
 
         :param origin: IATA code
@@ -120,6 +120,12 @@ def test_bad_names_and_untyped_shapes_are_refused_when_the_tool_is_made() -> Non
     with pytest.raises(TypeError, match="cannot be passed by name"):
         @kimi.tool
         def positional(a: int, /) -> None: ...
+    with pytest.raises(TypeError, match="cannot be passed by name"):
+        @kimi.tool
+        def starred(*rest: int) -> None: ...
+    with pytest.raises(TypeError, match=r"\*\*extra has no schema.*\(schema, callable\) pair"):
+        @kimi.tool
+        def keywords(city: str, **extra: str) -> None: ...
     with pytest.raises(ValueError, match="not a builtin tool name"):
         kimi.builtin("web_search")
     assert kimi.builtin("$web_search").schema == {"type": "builtin_function", "function": {"name": "$web_search"}}
@@ -312,9 +318,11 @@ def test_max_steps_stops_with_the_transcript_to_continue_from(client, server) ->
 def test_bad_settings_are_refused_before_anything_is_sent(client, server) -> None:
     for kwargs, error in (({"max_steps": 0}, ValueError), ({"tool_timeout": 0}, ValueError),
                           ({"allow": "get_weather"}, TypeError), ({"tools": []}, ValueError),
-                          ({"tools": [get_weather, get_weather]}, ValueError), ({"tools": ["x"]}, TypeError)):
+                          ({"tools": [get_weather, get_weather]}, ValueError), ({"tools": ["x"]}, TypeError),
+                          ({"tools": [kimi.tool(name=f"tool_{i}")(lambda: i) for i in range(129)]}, ValueError),
+                          ({"messages": [*ASK, None]}, TypeError), ({"messages": [1]}, TypeError)):
         with pytest.raises(error):
-            client.chat.run_tools(model=MODEL, messages=ASK, **{"tools": [get_weather], **kwargs})
+            client.chat.run_tools(model=MODEL, **{"messages": ASK, "tools": [get_weather], **kwargs})
     assert server.requests == []
 
 
@@ -502,3 +510,323 @@ def test_async_web_search_round_trip_and_max_steps(server) -> None:
     assert final.choices[0].message.content.startswith("Searched the web for")
     assert searched.records[0].decision == "echoed"
     assert len(error.records) == 1 and error.messages[-1]["tool_call_id"] == "m:0"
+
+
+# -- hostile replies and careless callers ---------------------------------------------
+
+
+def test_arguments_nested_too_deeply_to_decode_are_an_invalid_call_and_the_loop_goes_on(client, server) -> None:
+    server.script(Reply.chat(content="", tool_calls=[call("n:0", "get_weather", "[" * 100_000),
+                                                     call("n:1", "get_weather", '{"city":' * 100_000),
+                                                     call("n:2", "get_weather", {"city": "Oslo"})]),
+                  Reply.chat(content="ok"))
+    run = client.chat.run_tools(model=MODEL, messages=ASK, tools=[get_weather], thinking=False)
+    assert [r.decision for r in run.records] == ["invalid", "invalid", "allowed"]
+    assert run.records[0].error == "the arguments are nested too deeply to decode"
+    assert run.records[1].arguments == '{"city":' * 100_000
+    assert json.loads(tool_messages(server.requests[1])["n:0"]) == {"error": run.records[0].error}
+    assert run.reply.choices[0].message.content == "ok"
+
+
+def test_keyboard_interrupt_and_system_exit_from_a_tool_end_the_loop_as_a_plain_call_would(client, server) -> None:
+    @kimi.tool
+    def interrupted() -> str:
+        """Be interrupted."""
+        raise KeyboardInterrupt
+
+    @kimi.tool
+    async def exiting() -> str:
+        """Exit."""
+        raise SystemExit(3)
+
+    for tool_, raised in ((interrupted, KeyboardInterrupt), (exiting, SystemExit)):
+        server.script(Reply.chat(content="", tool_calls=[call("k:0", tool_.name, {})]), Reply.chat(content="ok"))
+        with pytest.raises(raised):
+            client.chat.run_tools(model=MODEL, messages=ASK, tools=[tool_], thinking=False)
+        assert len(server.requests) == 1        # not answered to the model as an error
+        reset_server(server)
+
+    # Under AsyncKimi the sync tool's thread hands it to the event loop, which stops, as
+    # asyncio does for these two.
+    async def main() -> None:
+        aclient = kimi.AsyncKimi(api_key=KEY, base_url=server.base_url, max_retries=0)
+        server.script(Reply.chat(content="", tool_calls=[call("k:0", "interrupted", {})]), Reply.chat(content="ok"))
+        await aclient.chat.run_tools(model=MODEL, messages=ASK, tools=[interrupted], thinking=False)
+
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(main())
+    assert len(server.requests) == 1
+
+
+def test_allow_and_confirm_must_answer_a_bool_and_kimi_refuses_async_policies(client, server) -> None:
+    ran = []
+
+    @kimi.tool(effects=True)
+    def transfer(amount: int) -> str:
+        """Move money."""
+        ran.append(amount)
+        return "moved"
+
+    async def says_no(pending) -> bool:
+        return False
+
+    async def audit(record) -> None: ...
+
+    for policy, error in (({"allow": lambda pending: "no", "confirm": lambda pending: True},
+                           "allow must return True or False, got 'no'"),
+                          ({"confirm": lambda pending: None}, "confirm must return True or False, got None"),
+                          ({"confirm": says_no}, "confirm returned an awaitable, which Kimi does not await"),
+                          ({"allow": says_no}, "allow returned an awaitable"),
+                          ({"confirm": lambda pending: True, "audit": audit}, "audit returned an awaitable")):
+        server.script(Reply.chat(content="", tool_calls=[call("p:0", "transfer", {"amount": 5})]),
+                      Reply.chat(content="ok"))
+        with pytest.raises(TypeError, match=error):
+            client.chat.run_tools(model=MODEL, messages=ASK, tools=[transfer], thinking=False, **policy)
+        assert len(server.requests) == 1
+        reset_server(server)
+    assert ran == [5]       # only where allow and confirm said True, before audit failed
+
+    async def main() -> None:
+        async with kimi.AsyncKimi(api_key=KEY, base_url=server.base_url, max_retries=0) as aclient:
+            async def maybe(pending):
+                return "yes"
+            server.script(Reply.chat(content="", tool_calls=[call("p:0", "transfer", {"amount": 6})]))
+            with pytest.raises(TypeError, match="confirm must return True or False, got 'yes'"):
+                await aclient.chat.run_tools(model=MODEL, messages=ASK, tools=[transfer], thinking=False,
+                                             confirm=maybe)
+
+    asyncio.run(main())
+    assert ran == [5]
+
+
+def test_a_reply_cut_at_its_token_limit_runs_none_of_its_calls(client, server) -> None:
+    ran = []
+
+    @kimi.tool
+    def wipe_cache() -> str:
+        """Wipe the cache."""
+        ran.append("wipe")
+        return "wiped"
+
+    # The second call is cut after its first fragment: "" would read as {} and run.
+    server.script(Reply.chat(content="", finish_reason="length", tool_calls=[
+                      call("x:0", "get_weather", {"city": "Oslo"}), call("x:1", "wipe_cache", "")]),
+                  Reply.chat(content="ok"))
+    with pytest.warns(kimi.TruncatedWarning):
+        run = client.chat.run_tools(model=MODEL, messages=ASK, tools=[get_weather, wipe_cache], thinking=False)
+    assert ran == [] and [r.decision for r in run.records] == ["invalid", "invalid"]
+    assert run.records[0].arguments == {"city": "Oslo"} and 'finish_reason "length"' in run.records[1].error
+    assert set(tool_messages(server.requests[1])) == {"x:0", "x:1"}     # each call answered
+    assert run.reply.choices[0].message.content == "ok"
+
+
+def test_a_coroutine_returned_by_a_plain_function_is_run_and_its_value_sent(client, server) -> None:
+    async def lookup(word: str) -> str:
+        await asyncio.sleep(0)
+        return word.upper()
+
+    def lookup_later(word: str):        # not async def, yet returns a coroutine
+        return lookup(word)
+
+    pair = ({"name": "lookup", "parameters": {"type": "object", "properties": {"word": {"type": "string"}}}},
+            lookup_later)
+    server.script(Reply.chat(content="", tool_calls=[call("c:0", "lookup", {"word": "moon"})]),
+                  Reply.chat(content="ok"))
+    run = client.chat.run_tools(model=MODEL, messages=ASK, tools=[pair], thinking=False)
+    assert run.records[0].result == "MOON" and tool_messages(server.requests[1]) == {"c:0": "MOON"}
+
+    async def main() -> str:
+        async with kimi.AsyncKimi(api_key=KEY, base_url=server.base_url, max_retries=0) as aclient:
+            server.script(Reply.chat(content="", tool_calls=[call("c:1", "lookup", {"word": "sun"})]),
+                          Reply.chat(content="ok"))
+            arun = await aclient.chat.run_tools(model=MODEL, messages=ASK, tools=[pair], thinking=False)
+            return arun.records[0].result
+
+    assert asyncio.run(main()) == "SUN"
+
+
+def test_a_thinking_tool_call_turn_without_reasoning_gets_a_space_so_the_next_request_passes(client, server) -> None:
+    for thinking in ({"thinking": True}, {}):          # asked for, and kimi-k2.6's default
+        server.script(Reply.chat(content="", reasoning=None, tool_calls=[call("r:0", "get_weather", {"city": "Oslo"})]),
+                      Reply.chat(content="Cold.", reasoning="Answer."))
+        run = client.chat.run_tools(model=MODEL, messages=ASK, tools=[get_weather], **thinking)
+        assert run.reply.choices[0].message.content == "Cold."
+        assert server.requests[1].json["messages"][1]["reasoning_content"] == " "
+        reset_server(server)
+    # Thinking off: the turn is sent back as it came.
+    server.script(Reply.chat(content="", tool_calls=[call("r:0", "get_weather", {"city": "Oslo"})]),
+                  Reply.chat(content="Cold."))
+    run = client.chat.run_tools(model=MODEL, messages=ASK, tools=[get_weather], thinking=False)
+    assert "reasoning_content" not in server.requests[1].json["messages"][1]
+
+
+def test_arguments_of_the_wrong_json_type_are_an_invalid_call_not_passed_to_the_tool(client, server) -> None:
+    ran = []
+
+    @kimi.tool
+    def book(people: int, price: float, names: list[str], seats: dict[str, int], when: Literal["now", 1],
+             vip: bool = False, note: Optional[str] = None, city: str = None) -> str:     # noqa: RUF013
+        """Book."""
+        ran.append((people, price, names, seats, when, vip, note, city))
+        return "booked"
+
+    good = {"people": 2, "price": 3, "names": ["a"], "seats": {"a": 1}, "when": "now"}
+    server.script(Reply.chat(content="", tool_calls=[
+        call("t:0", "book", {**good, "people": "2"}),
+        call("t:1", "book", {**good, "people": True}),
+        call("t:2", "book", {**good, "price": "1e9"}),
+        call("t:3", "book", {**good, "names": ["a", 2]}),
+        call("t:4", "book", {**good, "seats": {"a": "x" * 200}}),
+        call("t:5", "book", {**good, "when": "1"}),
+        call("t:6", "book", {**good, "vip": 1}),
+        call("t:7", "book", {**good, "people": None}),
+        call("t:8", "book", {**good, "price": 2.5, "when": 1, "vip": True, "note": None, "city": None}),
+    ]), Reply.chat(content="ok"))
+    run = client.chat.run_tools(model=MODEL, messages=ASK, tools=[book], thinking=False)
+    assert [r.decision for r in run.records] == ["invalid"] * 8 + ["allowed"]
+    assert run.records[0].error == "the arguments do not fit book: argument 'people' must be int, got \"2\""
+    assert run.records[3].error.endswith("argument 'names' must be list[str], got [\"a\", 2]")
+    assert run.records[4].error.endswith("...") and len(run.records[4].error) < 200
+    assert ran == [(2, 2.5, ["a"], {"a": 1}, 1, True, None, None)]
+
+
+def test_a_call_id_used_twice_in_one_reply_runs_once(client, server) -> None:
+    ran = []
+
+    @kimi.tool
+    def charge(amount: int) -> str:
+        """Charge a card."""
+        ran.append(amount)
+        return "charged"
+
+    server.script(Reply.chat(content="", tool_calls=[call("charge:0", "charge", {"amount": 5}),
+                                                     call("charge:0", "charge", {"amount": 5})]),
+                  Reply.chat(content="", tool_calls=[call("charge:0", "charge", {"amount": 7})]),   # a new reply
+                  Reply.chat(content="ok"))
+    run = client.chat.run_tools(model=MODEL, messages=ASK, tools=[charge], thinking=False)
+    assert ran == [5, 7]
+    assert [(r.step, r.decision) for r in run.records] == [(1, "allowed"), (1, "invalid"), (2, "allowed")]
+    assert run.records[1].error == "the call id 'charge:0' was used by an earlier call of this reply; not run"
+    assert [m["role"] for m in server.requests[1].json["messages"]] == ["user", "assistant", "tool", "tool"]
+
+
+def test_final_of_a_tool_stream_closed_before_its_end_raises_as_a_plain_stream_does(client, server) -> None:
+    server.script(Reply.chat(content="", tool_calls=[call("s:0", "get_weather", {"city": "Oslo"})]),
+                  Reply.chat(content="A long answer. " * 40, chunk_size=2, delay=0.005))
+    run = client.chat.run_tools(model=MODEL, messages=ASK, tools=[get_weather], stream=True, thinking=False)
+    with run.stream as stream:
+        next(stream)
+    assert list(run.stream) == [] and client.limits.in_flight == 0
+    with pytest.raises(kimi.StreamError, match="closed before"):
+        run.stream.final()
+    assert run.reply is None and run.messages[-1]["role"] == "tool"
+
+    async def main() -> None:
+        async with kimi.AsyncKimi(api_key=KEY, base_url=server.base_url, max_retries=0) as aclient:
+            server.script(Reply.chat(content="Let me look. " * 40, chunk_size=2, delay=0.005,
+                                     tool_calls=[call("s:1", "get_weather", {"city": "Oslo"})]))
+            arun = await aclient.chat.run_tools(model=MODEL, messages=ASK, tools=[get_weather], stream=True,
+                                                thinking=False)
+            async with arun.stream as astream:
+                await astream.__anext__()
+            with pytest.raises(kimi.StreamError, match="closed before"):
+                await arun.stream.final()
+            assert arun.records == [] and aclient._reactor().active == 0 and aclient.limits.in_flight == 0
+
+    asyncio.run(main())
+
+
+def test_cancelling_an_async_run_mid_step_or_mid_tool_leaves_no_transfer(server) -> None:
+    cleaned = []
+
+    @kimi.tool
+    async def hang() -> str:
+        """Never answer."""
+        try:
+            await asyncio.sleep(30)
+        finally:
+            cleaned.append("hang")
+        return "never"
+
+    async def main() -> None:
+        async with kimi.AsyncKimi(api_key=KEY, base_url=server.base_url, max_retries=0) as aclient:
+            for reply in (Reply.chat(content="", reasoning="r" * 400, chunk_size=1, delay=0.005,     # mid-step
+                                     tool_calls=[call("c:0", "hang", {})]),
+                          Reply.chat(content="", tool_calls=[call("c:1", "hang", {})])):           # mid-tool
+                server.script(reply)
+                task = asyncio.ensure_future(aclient.chat.run_tools(model=MODEL, messages=ASK, tools=[hang],
+                                                                    stream=True, thinking=True))
+                await asyncio.sleep(0.2)
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                assert aclient._reactor().active == 0 and aclient.limits.in_flight == 0
+                reset_server(server)
+
+    asyncio.run(main())
+    assert cleaned == ["hang"]      # only the second run reached the tool, and it was cancelled
+
+
+def test_an_empty_tool_calls_list_ends_the_run_and_a_call_split_in_one_char_chunks_is_whole(client, server) -> None:
+    server.script(Reply.chat(content="Nothing to call.", tool_calls=[], finish_reason="tool_calls"))
+    run = client.chat.run_tools(model=MODEL, messages=ASK, tools=[get_weather], thinking=False)
+    assert run.steps == 1 and run.records == [] and run.reply.choices[0].message.content == "Nothing to call."
+    server.script(Reply.chat(content="", chunk_size=1, tool_calls=[call(f"o:{i}", "get_weather", {"city": "Oslo"})
+                                                                   for i in range(200)]),
+                  Reply.chat(content="ok", chunk_size=1))
+    run = client.chat.run_tools(model=MODEL, messages=ASK, tools=[get_weather], stream=True, thinking=False)
+    assert run.stream.final().choices[0].message.content == "ok"
+    assert [r.decision for r in run.records] == ["allowed"] * 200
+    assert len(tool_messages(server.requests[2])) == 200
+
+
+def test_arguments_that_are_not_a_json_string_and_calls_without_an_id_are_not_run(client, server) -> None:
+    ran = []
+
+    @kimi.tool
+    def wipe(force: bool = False) -> str:
+        """Wipe the disk."""
+        ran.append(force)
+        return "wiped"
+
+    def function_call(arguments: Any, id: Any = "w:0") -> dict:
+        return {"id": id, "type": "function", "function": {"name": "wipe", "arguments": arguments}}
+
+    body = {"id": "chatcmpl-t", "object": "chat.completion", "created": 1, "model": MODEL,
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                "role": "assistant", "content": "", "tool_calls": [
+                    function_call({"force": True}, "w:0"), function_call(["x"], "w:1"), function_call(7, "w:2"),
+                    function_call("{}", None), function_call("{}", ""), function_call("{}", "w:5")]}}]}
+    server.script(Reply.json(body), Reply.chat(content="ok"))
+    run = client.chat.run_tools(model=MODEL, messages=ASK, tools=[wipe], thinking=False)
+    assert ran == [False]       # only w:5
+    assert [r.decision for r in run.records] == ["invalid"] * 5 + ["allowed"]
+    assert run.records[0].error == "the arguments must be a string of JSON text, not a JSON value"
+    assert run.records[0].arguments == {"force": True} and run.records[1].arguments == ["x"]
+    assert json.loads(json.dumps([r.to_dict() for r in run.records]))[0]["arguments"] == {"force": True}
+    assert run.records[3].error == run.records[4].error == "the call has no id to answer it by; not run"
+
+
+def test_a_partial_and_a_callable_object_are_tools_with_their_hints_checked(client, server) -> None:
+    import functools
+
+    def convert(amount: float, rate: float) -> float:
+        return amount * rate
+
+    class Greeter:
+        def __call__(self, name: str) -> str:
+            return f"hello {name}"
+
+    to_nok = kimi.tool(name="to_nok", description="Euros to kroner.")(functools.partial(convert, rate=11.5))
+    assert to_nok.schema["function"]["parameters"]["required"] == ["amount"]
+    greet = ({"name": "greet", "parameters": {"type": "object", "properties": {"name": {"type": "string"}}}},
+             Greeter())
+    server.script(Reply.chat(content="", tool_calls=[call("p:0", "to_nok", {"amount": 2}),
+                                                     call("p:1", "to_nok", {"amount": "2"}),
+                                                     call("p:2", "greet", {"name": "Kimi"}),
+                                                     call("p:3", "greet", {"name": 3})]),
+                  Reply.chat(content="ok"))
+    run = client.chat.run_tools(model=MODEL, messages=ASK, tools=[to_nok, greet], thinking=False)
+    assert [(r.decision, r.result) for r in run.records] == [("allowed", "23.0"), ("invalid", None),
+                                                            ("allowed", "hello Kimi"), ("invalid", None)]
