@@ -48,13 +48,14 @@ def tell_cut(notice: Any, model: str, empty: bool, tokens: int | None) -> None:
     """A reply was cut: a ``TruncatedWarning``, unless a continuation's piece (which
     the continuation judges) or already told by this client (``notice``, a
     ``CutNotice``) for this route; an empty content is told once more, as its advice
-    differs."""
+    differs.  A warning the filters turn into an error is raised for every cut."""
     if _quiet.get() or empty in notice.told:
         return
-    notice.told.add(empty)
     import warnings
 
     warnings.warn(TruncatedWarning(truncation_message(model, empty, tokens, notice.route)), stacklevel=_outside())
+    # Told only once it was given: a warning turned into an error raises each time.
+    notice.told.add(empty)
 
 
 def _outside() -> int:

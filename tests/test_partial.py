@@ -159,6 +159,24 @@ def test_warnings_as_errors_raise_the_warning(make_client) -> None:
             list(ask(make_client(), max_completion_tokens=BUDGET, stream=True))
 
 
+def test_warnings_as_errors_raise_for_every_cut_of_one_client(client) -> None:
+    """The once-per-client rule is for shown warnings: made an error, each cut raises
+    (a cut reply is never returned silently to a program that asked to fail on it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", kimi.TruncatedWarning)
+        for _ in range(2):
+            with pytest.raises(kimi.TruncatedWarning):
+                ask(client, max_completion_tokens=BUDGET)
+        for _ in range(2):
+            with pytest.raises(kimi.TruncatedWarning):
+                list(ask(client, max_completion_tokens=BUDGET, stream=True))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ask(client, max_completion_tokens=BUDGET)
+        ask(client, max_completion_tokens=BUDGET)
+    assert [w.category for w in caught] == [kimi.TruncatedWarning]     # shown once
+
+
 def test_resume_picks_a_cut_stream_up_from_what_was_received(client, server) -> None:
     server.script(
         Reply.chat("Hello there, my friend.", chunk_size=4, disconnect_after=4),   # role + 3 pieces
