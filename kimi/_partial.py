@@ -28,7 +28,7 @@ import contextvars
 import json
 
 from . import _core, _models
-from ._exceptions import StreamError, TruncatedWarning
+from ._exceptions import KimiError, StreamError, TruncatedWarning
 from ._resources import shape_chat
 
 TYPE_CHECKING = False
@@ -255,6 +255,12 @@ class Continuation:
             self._told(reply.model, empty, reply.usage)
         return reply
 
+    def refused(self, exc: BaseException, last: Any) -> None:
+        """A later piece's request failed: its error carries the answer so far (``last``
+        the piece before, the contents joined, usage summed) as ``partial``."""
+        if isinstance(exc, KimiError):
+            exc.partial = self.result(last)
+
     # -- a stream in pieces -------------------------------------------------------
 
     def take(self, chunk: Any) -> Any:
@@ -370,11 +376,14 @@ class Continuation:
             last.__dict__["id"] = self.stream_id
         return last
 
-    def stream_over(self, last: Any) -> None:
-        """The last piece ended: a cut that was not continued is told."""
-        if self.piece_finish == "length" or any(c.finish_reason == "length" for c in last.choices or []):
-            said = "".join(self.content[1 if self.prefix else 0 :])
-            self._told(last.model, not said and not self.piece_calls, last.usage)
+    def stream_over(self, whole: Any) -> None:
+        """The answer (``stream_result``) ended: a cut that was not continued is told,
+        with the summed usage; empty when nothing but the prefill was said."""
+        cut = next((c for c in whole.choices or [] if c.finish_reason == "length"), None)
+        if cut is not None:
+            message = cut.message
+            said = (message.content or "")[len(self.prefix) :] if message is not None else ""
+            self._told(whole.model, not said and not (message is not None and message.tool_calls), whole.usage)
 
 
 # -- sync ------------------------------------------------------------------------
@@ -390,6 +399,7 @@ class _Pieces:
         self._text = False
         self._over = False
         self._final: Any = None
+        self._failure: Exception | None = None
 
     @property
     def status_code(self) -> int:
@@ -412,6 +422,21 @@ class _Pieces:
         choices = chunk.choices
         return choices[0].delta.content if choices and choices[0].delta is not None else None
 
+    def _failed(self, exc: BaseException) -> None:
+        """The stream ended by exc (a piece broken past resuming, a later piece's
+        request refused, an interrupt): no piece is asked for after it, and final()
+        raises it again, as ``Stream.final()`` does."""
+        self._over = True
+        if isinstance(exc, Exception) and self._final is None:
+            self._failure = exc
+
+    def _whole(self) -> Any:
+        if self._failure is not None:
+            raise self._failure
+        if self._final is None:
+            raise StreamError("final: the stream was closed before data: [DONE]")
+        return self._final
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} piece={self._plan.piece} closed={self.closed}>"
 
@@ -424,7 +449,12 @@ def run_sync(plan: Continuation) -> Any:
         if plan.request[2]:
             return PartialStream(plan, first)
         while plan.fold(first):
-            first = plan.client._request(plan.shape())
+            try:
+                following = plan.client._request(plan.shape())
+            except BaseException as exc:
+                plan.refused(exc, first)
+                raise
+            first = following
     finally:
         _quiet.reset(token)
     return plan.result(first)
@@ -447,6 +477,16 @@ class PartialStream(_Pieces):
                 return text
 
     def _next_chunk(self) -> Any:
+        try:
+            return self._read()
+        except StopIteration:
+            raise
+        except BaseException as exc:
+            self._failed(exc)
+            self._inner.close()
+            raise
+
+    def _read(self) -> Any:
         plan = self._plan
         while not self._over:
             token = _quiet.set(True)
@@ -475,15 +515,14 @@ class PartialStream(_Pieces):
 
     def _finish(self) -> None:
         self._over = True
-        last = self._inner.final()
-        self._plan.stream_over(last)
-        self._final = self._plan.stream_result(last)
+        self._final = self._plan.stream_result(self._inner.final())
+        self._plan.stream_over(self._final)
 
     def final(self) -> Any:
         """Read what is left and return the whole answer as one ``ChatCompletion``."""
         for _ in self._chunks():
             pass
-        return self._final
+        return self._whole()
 
     def _chunks(self) -> Iterator[Any]:
         while True:
@@ -515,7 +554,12 @@ async def run_async(plan: Continuation) -> Any:
         if plan.request[2]:
             return AsyncPartialStream(plan, first)
         while plan.fold(first):
-            first = await plan.client._request(plan.shape())
+            try:
+                following = await plan.client._request(plan.shape())
+            except BaseException as exc:
+                plan.refused(exc, first)
+                raise
+            first = following
     finally:
         _quiet.reset(token)
     return plan.result(first)
@@ -537,6 +581,16 @@ class AsyncPartialStream(_Pieces):
                 return text
 
     async def _next_chunk(self) -> Any:
+        try:
+            return await self._read()
+        except StopAsyncIteration:
+            raise
+        except BaseException as exc:
+            self._failed(exc)
+            await self._inner.close()
+            raise
+
+    async def _read(self) -> Any:
         plan = self._plan
         while not self._over:
             token = _quiet.set(True)
@@ -565,9 +619,8 @@ class AsyncPartialStream(_Pieces):
 
     async def _finish(self) -> None:
         self._over = True
-        last = await self._inner.final()
-        self._plan.stream_over(last)
-        self._final = self._plan.stream_result(last)
+        self._final = self._plan.stream_result(await self._inner.final())
+        self._plan.stream_over(self._final)
 
     async def final(self) -> Any:
         """Read what is left and return the whole answer as one ``ChatCompletion``."""
@@ -575,7 +628,7 @@ class AsyncPartialStream(_Pieces):
             try:
                 await self._next_chunk()
             except StopAsyncIteration:
-                return self._final
+                return self._whole()
 
     async def close(self) -> None:
         self._over = True

@@ -15,7 +15,7 @@ import asyncio
 import warnings
 
 import pytest
-from conftest import KEY, MESSAGES
+from conftest import KEY, MESSAGES, delta_event
 
 import kimi
 from kimi.testing import Reply
@@ -209,6 +209,86 @@ def test_resume_never_continues_a_tool_call_or_a_stream_without_content(client, 
     assert partials(server) == [None, None]
 
 
+@pytest.mark.parametrize(
+    "refusal, error",
+    [
+        (Reply.error(500), kimi.InternalServerError),
+        (Reply.error(400), kimi.BadRequestError),
+        (Reply.no_response(), kimi.APIConnectionError),
+    ],
+)
+def test_a_later_piece_refused_raises_its_error_with_the_answer_so_far(client, server, refusal, error) -> None:
+    server.script(Reply.chat("Hello there,", finish_reason="length"), refusal, refusal)
+    with pytest.raises(error) as caught:
+        ask(client, continue_on_length=3, prefill="Well: ")
+    so_far = caught.value.partial
+    assert so_far.choices[0].message.content == "Well: Hello there,"
+    assert so_far.choices[0].finish_reason == "length"
+    assert so_far.usage.completion_tokens > 0
+
+
+def test_a_later_piece_refused_ends_the_stream_and_final_raises_it(client, server) -> None:
+    server.script(Reply.chat("Hello there,", finish_reason="length"), Reply.error(500))
+    stream = ask(client, continue_on_length=3, stream=True)
+    got = []
+    with pytest.raises(kimi.InternalServerError):
+        for chunk in stream:
+            got.append(chunk)
+    assert joined(got) == "Hello there,"
+    with pytest.raises(kimi.InternalServerError):
+        stream.final()
+    assert list(stream) == [] and len(server.requests) == 2
+
+
+def test_a_piece_broken_after_its_length_finish_is_not_continued_by_final(client, server) -> None:
+    """Cut before [DONE] (no resume): the StreamError stands, final() raises it again
+    and asks for no further piece."""
+    events = [delta_event(role="assistant", content="abc"), delta_event(finish_reason="length")]
+    server.script(Reply.raw(events, close=True), Reply.chat(" more"))
+    stream = ask(client, continue_on_length=2, stream=True)
+    with pytest.raises(kimi.StreamError):
+        list(stream)
+    with pytest.raises(kimi.StreamError):
+        stream.final()
+    assert len(server.requests) == 1 and stream.closed
+
+
+@pytest.mark.parametrize("at_a_boundary", [False, True])
+def test_close_mid_continuation_frees_the_lane_and_asks_no_more(client, server, at_a_boundary) -> None:
+    stream = ask(client, max_completion_tokens=BUDGET, continue_on_length=10, stream=True)
+    first = stream._inner
+    next(stream)
+    while at_a_boundary and stream._inner is first:
+        next(stream)
+    asked = len(server.requests)
+    stream.close()
+    assert stream.closed and client._core().idle_lanes == 1
+    assert list(stream) == []
+    with pytest.raises(kimi.StreamError, match="closed before"):
+        stream.final()
+    assert len(server.requests) == asked
+
+
+def test_warnings_as_errors_at_a_continued_streams_end_keep_final(client, whole) -> None:
+    stream = ask(client, max_completion_tokens=BUDGET, continue_on_length=1, stream=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", kimi.TruncatedWarning)
+        with pytest.raises(kimi.TruncatedWarning, match="cut at"):
+            list(stream)
+    final = stream.final()
+    assert final.choices[0].finish_reason == "length"
+    assert whole.choices[0].message.content.startswith(final.choices[0].message.content)
+
+
+def test_a_continued_stream_cut_in_a_tool_call_is_told_as_cut_not_empty(client, server) -> None:
+    call = {"id": "f:0", "name": "lookup", "arguments": '{"query": "a long'}
+    server.script(Reply.chat(None, tool_calls=[call], finish_reason="length"))
+    with pytest.warns(kimi.TruncatedWarning, match="cut at") as caught:
+        final = ask(client, continue_on_length=2, stream=True).final()
+    assert final.choices[0].message.tool_calls and len(server.requests) == 1
+    assert "content is empty" not in str(caught[0].message)
+
+
 def test_partial_arguments_are_checked(client, server) -> None:
     for kwargs, error in [
         ({"prefill": ""}, ValueError),
@@ -268,3 +348,69 @@ def test_async_length_warns_once(server) -> None:
         warnings.simplefilter("always")
         asyncio.run(main())
     assert [w.category for w in caught] == [kimi.TruncatedWarning]
+
+
+def test_async_failures_end_the_continuation_as_the_sync_one_does(server) -> None:
+    events = [delta_event(role="assistant", content="abc"), delta_event(finish_reason="length")]
+
+    async def main():
+        async with kimi.AsyncKimi(api_key=KEY, base_url=server.base_url, max_retries=0) as client:
+            create = client.chat.completions.create
+            server.script(Reply.chat("Hello there,", finish_reason="length"), Reply.error(500))
+            with pytest.raises(kimi.InternalServerError) as refused:
+                await create(model=MODEL, messages=MESSAGES, continue_on_length=3)
+            server.script(Reply.chat("Hello there,", finish_reason="length"), Reply.error(500))
+            stream = await create(model=MODEL, messages=MESSAGES, continue_on_length=3, stream=True)
+            with pytest.raises(kimi.InternalServerError):
+                [c async for c in stream]
+            with pytest.raises(kimi.InternalServerError):
+                await stream.final()
+            server.script(Reply.raw(events, close=True), Reply.chat(" more"))
+            broken = await create(model=MODEL, messages=MESSAGES, continue_on_length=3, stream=True)
+            with pytest.raises(kimi.StreamError):
+                [c async for c in broken]
+            with pytest.raises(kimi.StreamError):
+                await broken.final()
+            closing = await create(model=MODEL, messages=MESSAGES, max_completion_tokens=BUDGET,
+                                   continue_on_length=10, stream=True)
+            await closing.__anext__()
+            await closing.close()
+            with pytest.raises(kimi.StreamError, match="closed before"):
+                await closing.final()
+            return refused.value.partial, len(server.requests), client._reactor().active
+
+    so_far, asked, active = asyncio.run(main())
+    assert so_far.choices[0].message.content == "Hello there,"
+    assert asked == 6 and active == 0
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_task_cancelled_mid_continuation_leaves_no_transfer(server, stream) -> None:
+    """Cancelled while a later piece is on its way: its transfer is closed, the
+    client's limits count nothing in flight, and the client goes on serving."""
+
+    async def main():
+        client = kimi.AsyncKimi(api_key=KEY, base_url=server.base_url, max_retries=0,
+                                limits=kimi.Limits(concurrency=1))
+        server.script(Reply.chat("Hello there,", finish_reason="length"), Reply.no_response(stall=True))
+
+        async def read():
+            got = await client.chat.completions.create(model=MODEL, messages=MESSAGES,
+                                                       continue_on_length=3, stream=stream)
+            return [c async for c in got] if stream else got
+
+        task = asyncio.ensure_future(read())
+        while len(server.requests) < 2:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        state = client._reactor().active, client.limits.in_flight
+        reply = await client.chat.completions.create(model=MODEL, messages=MESSAGES)
+        await client.close()
+        return state, reply
+
+    (active, in_flight), reply = asyncio.run(asyncio.wait_for(main(), 30))
+    assert (active, in_flight) == (0, 0)
+    assert reply.choices[0].finish_reason == "stop"
