@@ -337,8 +337,9 @@ class Continuation:
 
     def broke(self, exc: BaseException) -> bool:
         """The piece's connection broke; True when the answer is picked up where it
-        stopped (content had started and no tool call was being streamed)."""
-        if not isinstance(exc, StreamError) or self.resumed >= self.resume:
+        stopped (content had started and no tool call was being streamed).  An error
+        the server sent in the stream (``body``) is its answer, not a break."""
+        if not isinstance(exc, StreamError) or exc.body is not None or self.resumed >= self.resume:
             return False
         if not "".join(self.content[1 if self.prefix else 0 :]) or self.piece_calls:
             return False

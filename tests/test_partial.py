@@ -15,7 +15,7 @@ import asyncio
 import warnings
 
 import pytest
-from conftest import KEY, MESSAGES, delta_event
+from conftest import KEY, MESSAGES, delta_event, sse
 
 import kimi
 from kimi.testing import Reply
@@ -287,6 +287,15 @@ def test_a_continued_stream_cut_in_a_tool_call_is_told_as_cut_not_empty(client, 
         final = ask(client, continue_on_length=2, stream=True).final()
     assert final.choices[0].message.tool_calls and len(server.requests) == 1
     assert "content is empty" not in str(caught[0].message)
+
+
+def test_resume_leaves_an_error_the_server_sent_in_the_stream_standing(client, server) -> None:
+    refusal = sse({"error": {"type": "content_filter", "message": "The request was rejected"}})
+    server.script(Reply.raw([delta_event(role="assistant", content="Hello there,"), refusal]), Reply.chat(" more"))
+    with pytest.raises(kimi.StreamError) as caught:
+        list(ask(client, stream=True, resume=2))
+    assert caught.value.type == "content_filter"
+    assert partials(server) == [None]
 
 
 def test_partial_arguments_are_checked(client, server) -> None:
