@@ -423,3 +423,227 @@ def test_a_task_cancelled_mid_continuation_leaves_no_transfer(server, stream) ->
     (active, in_flight), reply = asyncio.run(asyncio.wait_for(main(), 30))
     assert (active, in_flight) == (0, 0)
     assert reply.choices[0].finish_reason == "stop"
+
+
+# -- the core's notice: a callable that raises or re-enters ---------------------------
+
+
+def _cut(**kwargs):
+    return {"model": MODEL, "messages": MESSAGES, "max_completion_tokens": BUDGET, **kwargs}
+
+
+def test_a_raising_notice_fails_each_sync_path_cleanly(make_client) -> None:
+    """Warnings made errors: the sync reply, a stream's end (iterated and final()) and
+    a map item each raise the TruncatedWarning, with their lane and limits given back
+    and no exception left behind for the next call."""
+    client = make_client(limits=kimi.Limits(concurrency=1))
+    create = client.chat.completions.create
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", kimi.TruncatedWarning)
+        with pytest.raises(kimi.TruncatedWarning):
+            create(**_cut())
+        stream = create(**_cut(stream=True))
+        with pytest.raises(kimi.TruncatedWarning):
+            list(stream)
+        assert stream.closed and stream.final().choices[0].finish_reason == "length"
+        drained = create(**_cut(stream=True))
+        with pytest.raises(kimi.TruncatedWarning):
+            drained.final()
+        assert drained.final().choices[0].finish_reason == "length"
+        results = list(client.chat.completions.map([_cut(), _cut()], return_exceptions=True))
+        assert [type(r.error) for r in results] == [kimi.TruncatedWarning] * 2
+        assert client._core().idle_lanes == 1 and client.limits.in_flight == 0
+        assert create(model=MODEL, messages=MESSAGES).choices[0].finish_reason == "stop"
+
+
+def test_a_raising_notice_fails_each_async_path_cleanly(server) -> None:
+    async def main():
+        async with kimi.AsyncKimi(api_key=KEY, base_url=server.base_url, max_retries=0,
+                                  limits=kimi.Limits(concurrency=1)) as client:
+            create = client.chat.completions.create
+            with pytest.raises(kimi.TruncatedWarning):
+                await create(**_cut())
+            stream = await create(**_cut(stream=True))
+            with pytest.raises(kimi.TruncatedWarning):
+                [c async for c in stream]
+            assert (await stream.final()).choices[0].finish_reason == "length"
+            drained = await create(**_cut(stream=True))
+            with pytest.raises(kimi.TruncatedWarning):
+                await drained.final()
+            results = [r async for r in client.chat.completions.map([_cut()], return_exceptions=True)]
+            state = client._reactor().active, client.limits.in_flight
+            after = await create(model=MODEL, messages=MESSAGES)
+            return [type(r.error) for r in results], state, after
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", kimi.TruncatedWarning)
+        errors, state, after = asyncio.run(main())
+    assert errors == [kimi.TruncatedWarning] and state == (0, 0)
+    assert after.choices[0].finish_reason == "stop"
+
+
+def test_a_notice_that_closes_rereads_or_drops_its_stream_is_safe(make_client) -> None:
+    """The notice runs Python at a stream's end (here through showwarning): closing the
+    stream, reading it from another thread and dropping the client there neither crash
+    nor change what the stream gives."""
+    import gc
+    import threading
+
+    holder = {"client": make_client()}
+    stream = holder["client"].chat.completions.create(**_cut(stream=True))
+    seen = {}
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        stream.close()
+        other = threading.Thread(target=lambda: seen.update(next=list(stream), final=stream.final()))
+        other.start()
+        other.join()
+        holder.clear()
+        gc.collect()
+        seen["told"] = category
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        chunks = list(stream)
+    assert seen["told"] is kimi.TruncatedWarning and seen["next"] == []
+    assert seen["final"].choices[0].message.content == joined(chunks)
+    assert stream.final().choices[0].finish_reason == "length" and stream.closed
+
+
+def test_an_async_notice_that_closes_its_stream_is_safe(server) -> None:
+    async def main():
+        client = kimi.AsyncKimi(api_key=KEY, base_url=server.base_url, max_retries=0)
+        stream = await client.chat.completions.create(**_cut(stream=True))
+        told = []
+
+        def show(message, category, *rest, **kwargs):
+            asyncio.get_running_loop().create_task(stream.close())
+            stream._exchange.close()
+            told.append(category)
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = show
+            chunks = [c async for c in stream]
+        final = await stream.final()
+        await client.close()
+        return told, chunks, final
+
+    told, chunks, final = asyncio.run(main())
+    assert told == [kimi.TruncatedWarning]
+    assert final.choices[0].message.content == joined(chunks)
+
+
+# -- what was checked and holds -----------------------------------------------------
+
+
+def test_prefill_begins_every_choice_streaming_or_not(client) -> None:
+    reply = ask(client, model="moonshot-v1-8k", n=2, prefill="Dear, ")
+    stream = ask(client, model="moonshot-v1-8k", n=2, prefill="Dear, ", stream=True)
+    shown: dict[int, str] = {}
+    for chunk in stream:
+        for choice in chunk.choices:
+            shown[choice.index] = shown.get(choice.index, "") + (choice.delta.content or "")
+    final = stream.final()
+    for whole in (reply, final):
+        assert [c.message.content[:17] for c in whole.choices] == ["Dear, Answer 1 of", "Dear, Answer 2 of"]
+    assert [shown[0], shown[1]] == [c.message.content for c in final.choices]
+
+
+@pytest.mark.parametrize("placement", ["top", "choice", "both"])
+def test_the_summed_usage_wherever_the_pieces_put_it(client, server, placement) -> None:
+    first = {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}
+    second = {"prompt_tokens": 6, "completion_tokens": 3, "total_tokens": 9}
+    pieces = (Reply.chat("Hello there,", finish_reason="length", usage=first, usage_placement=placement),
+              Reply.chat(" friend.", usage=second, usage_placement=placement))
+    server.script(*pieces)
+    stream = ask(client, stream=True, continue_on_length=2, stream_options={"include_usage": True})
+    shown = [u for c in stream for u in [c.usage, *(x.usage for x in c.choices)] if u is not None]
+    server.script(*pieces)
+    reply = ask(client, continue_on_length=2)
+    summed = {"prompt_tokens": 11, "completion_tokens": 10, "total_tokens": 21}
+    assert stream.final().usage.to_dict() == reply.usage.to_dict() == summed
+    assert [u.to_dict() for u in shown] == [summed] * (2 if placement == "both" else 1)
+
+
+def test_final_before_or_during_iteration_and_text_mode_give_the_whole(client, whole) -> None:
+    text = whole.choices[0].message.content
+    kwargs = {"max_completion_tokens": BUDGET, "continue_on_length": 10, "stream": True}
+    assert ask(client, **kwargs).final().choices[0].message.content == text
+    stream = ask(client, **kwargs)
+    begun = [next(stream) for _ in range(5)]
+    assert stream.final().choices[0].message.content == text and list(stream) == []
+    assert text.startswith(joined(begun))
+    assert "".join(ask(client, prefill="You said", **kwargs).text()) == text
+    with ask(client, **kwargs) as stream:
+        next(stream)
+    assert stream.closed and client._core().idle_lanes == 1
+
+
+def test_raw_responses_and_check_models_in_partial_mode(make_client, server) -> None:
+    client = make_client(check_models=True)
+    raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES, prefill="Dear, ")
+    assert raw.status_code == 200 and raw.parse().choices[0].message.content.startswith("Dear, You said")
+    raw = client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=MESSAGES, stream=True, max_completion_tokens=BUDGET, continue_on_length=10)
+    assert raw.parse().final().choices[0].finish_reason == "stop"
+    asked = len(server.requests)
+    ask(client, max_completion_tokens=BUDGET, continue_on_length=10)
+    assert all(r.path.endswith("/chat/completions") for r in server.requests[asked:])    # checked once
+    with pytest.raises(kimi.ModelNotFoundError):
+        ask(client, model="kimi-k2-6", continue_on_length=3)
+
+
+def test_a_continuing_thread_does_not_silence_another_threads_cut(client, server) -> None:
+    """The continuation's quiet is its own context's: a plain cut on another thread,
+    while one thread's continued stream is being read, still warns (at that thread's
+    line)."""
+    import threading
+
+    server.default = Reply.echo(delay=0.01, chunk_size=4)
+    stream = ask(client, max_completion_tokens=BUDGET, continue_on_length=10, stream=True)
+    next(stream)
+    reading = threading.Thread(target=stream.final)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reading.start()
+        cut = threading.Thread(target=lambda: ask(client, max_completion_tokens=BUDGET))
+        cut.start()
+        cut.join()
+        reading.join()
+    assert [w.category for w in caught] == [kimi.TruncatedWarning]
+    assert caught[0].filename == __file__
+
+
+def test_the_warning_names_the_callers_line_on_every_path(make_client, server) -> None:
+    import inspect
+
+    def here() -> int:
+        return inspect.currentframe().f_back.f_lineno
+
+    lines = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lines.append(here() + 1)
+        make_client().chat.completions.create(**_cut(continue_on_length=1))
+        lines.append(here() + 1)
+        list(make_client().chat.completions.create(**_cut(continue_on_length=1, stream=True)))
+        lines.append(here() + 1)
+        list(make_client().chat.completions.map([_cut()]))
+
+        async def main():
+            async with kimi.AsyncKimi(api_key=KEY, base_url=server.base_url, max_retries=0) as client:
+                lines.append(here() + 1)
+                await client.chat.completions.create(**_cut(continue_on_length=1))
+            async with kimi.AsyncKimi(api_key=KEY, base_url=server.base_url, max_retries=0) as client:
+                stream = await client.chat.completions.create(**_cut(stream=True))
+                lines.append(here() + 1)
+                [c async for c in stream]
+            async with kimi.AsyncKimi(api_key=KEY, base_url=server.base_url, max_retries=0) as client:
+                stream = await client.chat.completions.create(**_cut(stream=True, continue_on_length=1))
+                lines.append(here() + 1)
+                [c async for c in stream]
+
+        asyncio.run(main())
+    assert [(w.filename, w.lineno) for w in caught] == [(__file__, n) for n in lines]
