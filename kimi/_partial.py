@@ -35,10 +35,14 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Iterator
 
-__all__ = ["tell_cut", "continuation", "Continuation", "run_sync", "run_async"]
+__all__ = ["tell_cut", "caller", "outside", "continuation", "Continuation", "run_sync", "run_async"]
 
 # Set while a continuation's pieces run: their cuts are the continuation's to judge.
 _quiet: contextvars.ContextVar[bool] = contextvars.ContextVar("kimi_partial_quiet", default=False)
+
+# The frame a cut's warning names when the stack does not lead to the caller: an async
+# map's item runs in a task of its own, so kimi/_map.py sets the frame iterating the map.
+caller: contextvars.ContextVar[Any] = contextvars.ContextVar("kimi_partial_caller", default=None)
 
 # The budget thinking models are advised to have (kimi-api.md §2).
 _THINKING_BUDGET = 16_000
@@ -53,22 +57,30 @@ def tell_cut(notice: Any, model: str, empty: bool, tokens: int | None) -> None:
         return
     import warnings
 
-    warnings.warn(TruncatedWarning(truncation_message(model, empty, tokens, notice.route)), stacklevel=_outside())
+    warning = TruncatedWarning(truncation_message(model, empty, tokens, notice.route))
+    frame = caller.get() or outside()
+    if frame is None:
+        warnings.warn(warning, stacklevel=2)
+    else:   # as warnings.warn does for the frame it names
+        names = frame.f_globals
+        registry = names.setdefault("__warningregistry__", {})
+        warnings.warn_explicit(warning, TruncatedWarning, frame.f_code.co_filename, frame.f_lineno,
+                               names.get("__name__"), registry, names)
     # Told only once it was given: a warning turned into an error raises each time.
     notice.told.add(empty)
 
 
-def _outside() -> int:
-    """The stack level of the first frame outside the kimi package: the warning
-    names the caller's line, whichever of kimi's calls it came through."""
+def outside() -> Any:
+    """The first frame outside the kimi package (None: none is): the warning names the
+    caller's line, whichever of kimi's calls it came through."""
     import os
     import sys
 
     package = os.path.dirname(__file__) + os.sep
-    frame, level = sys._getframe(1), 1
+    frame = sys._getframe(1)
     while frame is not None and frame.f_code.co_filename.startswith(package):
-        frame, level = frame.f_back, level + 1
-    return level
+        frame = frame.f_back
+    return frame
 
 
 def truncation_message(model: str, empty: bool, tokens: int | None, route: str) -> str:

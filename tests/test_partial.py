@@ -644,6 +644,9 @@ def test_the_warning_names_the_callers_line_on_every_path(make_client, server) -
                 stream = await client.chat.completions.create(**_cut(stream=True, continue_on_length=1))
                 lines.append(here() + 1)
                 [c async for c in stream]
+            async with kimi.AsyncKimi(api_key=KEY, base_url=server.base_url, max_retries=0) as client:
+                lines.append(here() + 1)
+                [r async for r in client.chat.completions.map([_cut(), _cut()])]
 
         asyncio.run(main())
     assert [(w.filename, w.lineno) for w in caught] == [(__file__, n) for n in lines]
