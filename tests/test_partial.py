@@ -319,6 +319,24 @@ def test_map_items_refuse_partial_arguments(client, server) -> None:
     assert server.requests == []
 
 
+def test_batch_lines_refuse_partial_arguments(client, server) -> None:
+    with pytest.raises(TypeError, match="request 0: prefill: Partial Mode"):
+        client.batches.submit([{"model": MODEL, "messages": MESSAGES, "prefill": "Hi"}])
+    assert server.requests == []
+
+
+def test_a_continued_stream_left_by_break_gives_its_lane_back_when_dropped(make_client) -> None:
+    client = make_client(limits=kimi.Limits(concurrency=1))
+    stream = ask(client, max_completion_tokens=BUDGET, continue_on_length=10, stream=True)
+    for index, _ in enumerate(stream):
+        if index == 3:
+            break
+    assert not stream.closed
+    del stream, _
+    assert client._core().idle_lanes == 1 and client.limits.in_flight == 0
+    assert ask(client).choices[0].finish_reason == "stop"
+
+
 def test_async_continuation_streaming_and_not(server) -> None:
     async def main():
         async with kimi.AsyncKimi(api_key=KEY, base_url=server.base_url, max_retries=0) as client:
