@@ -432,8 +432,12 @@ class _Pieces:
         return self
 
     def _shown_text(self, chunk: Any) -> Any:
-        choices = chunk.choices
-        return choices[0].delta.content if choices and choices[0].delta is not None else None
+        """The chunk's content as ``Stream.text()`` gives it: the first choice's (index
+        0; with n > 1 a chunk may carry another)."""
+        for choice in chunk.choices or ():
+            if choice.index == 0:
+                return choice.delta.content if choice.delta is not None else None
+        return None
 
     def _failed(self, exc: BaseException) -> None:
         """The stream ended by exc (a piece broken past resuming, a later piece's

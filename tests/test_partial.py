@@ -569,6 +569,14 @@ def test_prefill_begins_every_choice_streaming_or_not(client) -> None:
     assert [shown[0], shown[1]] == [c.message.content for c in final.choices]
 
 
+def test_text_of_a_prefilled_stream_with_n_2_is_the_first_choice_as_stream_text_gives(client) -> None:
+    plain = "".join(ask(client, model="moonshot-v1-8k", n=2, stream=True).text())
+    stream = ask(client, model="moonshot-v1-8k", n=2, prefill="Dear, ", stream=True)
+    texts = "".join(stream.text())
+    assert plain.startswith("Answer 1 of 2") and "Answer 2 of 2" not in plain
+    assert texts == "Dear, " + plain == stream.final().choices[0].message.content
+
+
 @pytest.mark.parametrize("placement", ["top", "choice", "both"])
 def test_the_summed_usage_wherever_the_pieces_put_it(client, server, placement) -> None:
     first = {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}
