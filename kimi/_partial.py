@@ -349,12 +349,15 @@ class Continuation:
 
     def broke(self, exc: BaseException) -> bool:
         """The piece's connection broke; True when the answer is picked up where it
-        stopped (content had started and no tool call was being streamed).  An error
-        the server sent in the stream (``body``) is its answer, not a break."""
+        stopped (content had started, no tool call was being streamed, and the piece
+        had not ended short of a continuation).  An error the server sent in the stream
+        (``body``) is its answer, not a break."""
         if not isinstance(exc, StreamError) or exc.body is not None or self.resumed >= self.resume:
             return False
         if not "".join(self.content[1 if self.prefix else 0 :]) or self.piece_calls:
             return False
+        if self.piece_finish is not None and not self.going_on:
+            return False    # it had ended: going on would write past its end
         self.resumed += 1
         self.piece_usage = None     # a broken piece's usage is never known
         self._next_piece()

@@ -298,6 +298,17 @@ def test_resume_leaves_an_error_the_server_sent_in_the_stream_standing(client, s
     assert partials(server) == [None]
 
 
+@pytest.mark.parametrize("finish", ["stop", "length"])
+def test_resume_never_writes_past_a_piece_that_had_ended(client, server, finish) -> None:
+    """Broken after its finish_reason (and not to be continued): the StreamError stands,
+    as for any stream, rather than asking the model to go on from a finished answer."""
+    events = [delta_event(role="assistant", content="Hello there."), delta_event(finish_reason=finish)]
+    server.script(Reply.raw(events, close=True), Reply.chat(" And more."))
+    with pytest.raises(kimi.StreamError):
+        list(ask(client, stream=True, resume=2))
+    assert partials(server) == [None]
+
+
 def test_partial_arguments_are_checked(client, server) -> None:
     for kwargs, error in [
         ({"prefill": ""}, ValueError),
