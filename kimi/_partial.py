@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import threading
 
 from . import _core, _models
 from ._exceptions import KimiError, StreamError, TruncatedWarning
@@ -416,6 +417,7 @@ class _Pieces:
         self._over = False
         self._final: Any = None
         self._failure: Exception | None = None
+        self._reading = threading.Lock()     # sync: one thread reads at a time
 
     @property
     def status_code(self) -> int:
@@ -497,6 +499,8 @@ class PartialStream(_Pieces):
                 return text
 
     def _next_chunk(self) -> Any:
+        if not self._reading.acquire(blocking=False):
+            raise RuntimeError("stream: already being read by another thread")
         try:
             return self._read()
         except StopIteration:
@@ -505,6 +509,8 @@ class PartialStream(_Pieces):
             self._failed(exc)
             self._inner.close()
             raise
+        finally:
+            self._reading.release()
 
     def _read(self) -> Any:
         plan = self._plan
@@ -514,14 +520,16 @@ class PartialStream(_Pieces):
                 chunk = next(self._inner)
             except StopIteration:
                 chunk = None
+                if self._over:
+                    break       # closed meanwhile (by another thread): it just ends
                 if plan.ended():
-                    self._inner = plan.client._request(plan.shape())
+                    self._ask()
                     continue
             except StreamError as exc:
                 if not plan.broke(exc):
                     raise
                 self._inner.close()
-                self._inner = plan.client._request(plan.shape())
+                self._ask()
                 continue
             finally:
                 _quiet.reset(token)
@@ -532,6 +540,12 @@ class PartialStream(_Pieces):
             if shown is not None:
                 return shown
         raise StopIteration
+
+    def _ask(self) -> None:
+        """The next piece's stream; closed at once when close() came meanwhile."""
+        self._inner = self._plan.client._request(self._plan.shape())
+        if self._over:
+            self._inner.close()
 
     def _finish(self) -> None:
         self._over = True
@@ -618,14 +632,16 @@ class AsyncPartialStream(_Pieces):
                 chunk = await self._inner.__anext__()
             except StopAsyncIteration:
                 chunk = None
+                if self._over:
+                    break       # closed meanwhile (by another task): it just ends
                 if plan.ended():
-                    self._inner = await plan.client._request(plan.shape())
+                    await self._ask()
                     continue
             except StreamError as exc:
                 if not plan.broke(exc):
                     raise
                 await self._inner.close()
-                self._inner = await plan.client._request(plan.shape())
+                await self._ask()
                 continue
             finally:
                 _quiet.reset(token)
@@ -636,6 +652,12 @@ class AsyncPartialStream(_Pieces):
             if shown is not None:
                 return shown
         raise StopAsyncIteration
+
+    async def _ask(self) -> None:
+        """The next piece's stream; closed at once when close() came meanwhile."""
+        self._inner = await self._plan.client._request(self._plan.shape())
+        if self._over:
+            await self._inner.close()
 
     async def _finish(self) -> None:
         self._over = True

@@ -632,6 +632,68 @@ def test_raw_responses_and_check_models_in_partial_mode(make_client, server) -> 
         ask(client, model="kimi-k2-6", continue_on_length=3)
 
 
+def _slow_cut_piece() -> Reply:
+    """A piece cut by length whose [DONE] comes late: a reader waits there."""
+    events = [delta_event(role="assistant", content="Hello there,"), delta_event(finish_reason="length")]
+    return Reply.raw([*events, b"data: [DONE]\n\n"], delay=0.3)
+
+
+def test_a_second_reading_thread_is_refused_and_the_first_reads_on(client, server) -> None:
+    import threading
+
+    server.script(_slow_cut_piece(), Reply.chat(" friend."))
+    stream = ask(client, stream=True, continue_on_length=2)
+    got: list = []
+    reader = threading.Thread(target=lambda: got.extend(stream))
+    reader.start()
+    while not stream._plan.going_on:
+        reader.join(0.01)
+    with pytest.raises(RuntimeError, match="another thread"):
+        next(stream)
+    reader.join()
+    assert joined(got) == "Hello there, friend." and stream.final().choices[0].finish_reason == "stop"
+
+
+def test_close_from_another_thread_ends_the_stream_and_asks_no_more(client, server) -> None:
+    import threading
+
+    server.script(_slow_cut_piece(), Reply.chat(" friend."))
+    stream = ask(client, stream=True, continue_on_length=2)
+    ended: list = []
+    reader = threading.Thread(target=lambda: ended.append(joined(list(stream))))
+    reader.start()
+    while not stream._plan.going_on:
+        reader.join(0.01)
+    stream.close()
+    reader.join()
+    assert ended == ["Hello there,"] and stream.closed
+    assert len(server.requests) == 1 and client._core().idle_lanes == 1
+    with pytest.raises(kimi.StreamError, match="closed before"):
+        stream.final()
+
+
+def test_async_close_from_another_task_ends_the_stream_and_asks_no_more(server) -> None:
+    async def main():
+        async with kimi.AsyncKimi(api_key=KEY, base_url=server.base_url, max_retries=0) as client:
+            server.script(_slow_cut_piece(), Reply.chat(" friend."))
+            stream = await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True,
+                                                          continue_on_length=2)
+
+            async def read():
+                return joined([c async for c in stream])
+
+            reader = asyncio.ensure_future(read())
+            while not stream._plan.going_on:
+                await asyncio.sleep(0.01)
+            await stream.close()
+            text = await reader
+            with pytest.raises(kimi.StreamError, match="closed before"):
+                await stream.final()
+            return text, stream.closed, len(server.requests), client._reactor().active
+
+    assert asyncio.run(main()) == ("Hello there,", True, 1, 0)
+
+
 def test_a_continuing_thread_does_not_silence_another_threads_cut(client, server) -> None:
     """The continuation's quiet is its own context's: a plain cut on another thread,
     while one thread's continued stream is being read, still warns (at that thread's
