@@ -461,6 +461,14 @@ def _cut(**kwargs):
     return {"model": MODEL, "messages": MESSAGES, "max_completion_tokens": BUDGET, **kwargs}
 
 
+def test_the_core_client_documents_and_checks_its_notice() -> None:
+    from kimi import _core
+
+    assert "notice=None" in _core.Client.__doc__ and "cut by its token budget" in _core.Client.__doc__
+    with pytest.raises(TypeError, match="notice must be callable"):
+        _core.Client(notice=3)
+
+
 def test_a_raising_notice_fails_each_sync_path_cleanly(make_client) -> None:
     """Warnings made errors: the sync reply, a stream's end (iterated and final()) and
     a map item each raise the TruncatedWarning, with their lane and limits given back
