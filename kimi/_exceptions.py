@@ -85,6 +85,10 @@ __all__ = [
 class KimiError(Exception):
     """Root of every error kimi raises."""
 
+    # create(continue_on_length=N), not streaming: when a later piece's request
+    # fails, the answer so far (a ChatCompletion cut by "length").
+    partial: Any = None
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message

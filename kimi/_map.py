@@ -351,10 +351,14 @@ class AsyncMap:
         client = plan.client
         if client.check_models:
             plan.models = await client.models._listed()
+        from ._partial import caller, outside
+
         done: asyncio.Queue[tuple[_Item, Any, BaseException | None]] = asyncio.Queue()
         tasks: set[asyncio.Task[None]] = set()
+        iterating = outside()       # the line a cut reply's warning names
 
         async def one(item: _Item) -> None:
+            caller.set(iterating)   # this task's own context
             try:
                 reply = await client._request(item.shape)
             except Exception as exc:    # a failed item is a result

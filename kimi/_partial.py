@@ -26,19 +26,24 @@ from __future__ import annotations
 
 import contextvars
 import json
+import threading
 
 from . import _core, _models
-from ._exceptions import StreamError, TruncatedWarning
+from ._exceptions import KimiError, StreamError, TruncatedWarning
 from ._resources import shape_chat
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Iterator
 
-__all__ = ["tell_cut", "continuation", "Continuation", "run_sync", "run_async"]
+__all__ = ["tell_cut", "caller", "outside", "continuation", "Continuation", "run_sync", "run_async"]
 
 # Set while a continuation's pieces run: their cuts are the continuation's to judge.
 _quiet: contextvars.ContextVar[bool] = contextvars.ContextVar("kimi_partial_quiet", default=False)
+
+# The frame a cut's warning names when the stack does not lead to the caller: an async
+# map's item runs in a task of its own, so kimi/_map.py sets the frame iterating the map.
+caller: contextvars.ContextVar[Any] = contextvars.ContextVar("kimi_partial_caller", default=None)
 
 # The budget thinking models are advised to have (kimi-api.md §2).
 _THINKING_BUDGET = 16_000
@@ -48,26 +53,35 @@ def tell_cut(notice: Any, model: str, empty: bool, tokens: int | None) -> None:
     """A reply was cut: a ``TruncatedWarning``, unless a continuation's piece (which
     the continuation judges) or already told by this client (``notice``, a
     ``CutNotice``) for this route; an empty content is told once more, as its advice
-    differs."""
+    differs.  A warning the filters turn into an error is raised for every cut."""
     if _quiet.get() or empty in notice.told:
         return
-    notice.told.add(empty)
     import warnings
 
-    warnings.warn(TruncatedWarning(truncation_message(model, empty, tokens, notice.route)), stacklevel=_outside())
+    warning = TruncatedWarning(truncation_message(model, empty, tokens, notice.route))
+    frame = caller.get() or outside()
+    if frame is None:
+        warnings.warn(warning, stacklevel=2)
+    else:   # as warnings.warn does for the frame it names
+        names = frame.f_globals
+        registry = names.setdefault("__warningregistry__", {})
+        warnings.warn_explicit(warning, TruncatedWarning, frame.f_code.co_filename, frame.f_lineno,
+                               names.get("__name__"), registry, names)
+    # Told only once it was given: a warning turned into an error raises each time.
+    notice.told.add(empty)
 
 
-def _outside() -> int:
-    """The stack level of the first frame outside the kimi package: the warning
-    names the caller's line, whichever of kimi's calls it came through."""
+def outside() -> Any:
+    """The first frame outside the kimi package (None: none is): the warning names the
+    caller's line, whichever of kimi's calls it came through."""
     import os
     import sys
 
     package = os.path.dirname(__file__) + os.sep
-    frame, level = sys._getframe(1), 1
+    frame = sys._getframe(1)
     while frame is not None and frame.f_code.co_filename.startswith(package):
-        frame, level = frame.f_back, level + 1
-    return level
+        frame = frame.f_back
+    return frame
 
 
 def truncation_message(model: str, empty: bool, tokens: int | None, route: str) -> str:
@@ -254,6 +268,12 @@ class Continuation:
             self._told(reply.model, empty, reply.usage)
         return reply
 
+    def refused(self, exc: BaseException, last: Any) -> None:
+        """A later piece's request failed: its error carries the answer so far (``last``
+        the piece before, the contents joined, usage summed) as ``partial``."""
+        if isinstance(exc, KimiError):
+            exc.partial = self.result(last)
+
     # -- a stream in pieces -------------------------------------------------------
 
     def take(self, chunk: Any) -> Any:
@@ -330,11 +350,15 @@ class Continuation:
 
     def broke(self, exc: BaseException) -> bool:
         """The piece's connection broke; True when the answer is picked up where it
-        stopped (content had started and no tool call was being streamed)."""
-        if not isinstance(exc, StreamError) or self.resumed >= self.resume:
+        stopped (content had started, no tool call was being streamed, and the piece
+        had not ended short of a continuation).  An error the server sent in the stream
+        (``body``) is its answer, not a break."""
+        if not isinstance(exc, StreamError) or exc.body is not None or self.resumed >= self.resume:
             return False
         if not "".join(self.content[1 if self.prefix else 0 :]) or self.piece_calls:
             return False
+        if self.piece_finish is not None and not self.going_on:
+            return False    # it had ended: going on would write past its end
         self.resumed += 1
         self.piece_usage = None     # a broken piece's usage is never known
         self._next_piece()
@@ -369,11 +393,14 @@ class Continuation:
             last.__dict__["id"] = self.stream_id
         return last
 
-    def stream_over(self, last: Any) -> None:
-        """The last piece ended: a cut that was not continued is told."""
-        if self.piece_finish == "length" or any(c.finish_reason == "length" for c in last.choices or []):
-            said = "".join(self.content[1 if self.prefix else 0 :])
-            self._told(last.model, not said and not self.piece_calls, last.usage)
+    def stream_over(self, whole: Any) -> None:
+        """The answer (``stream_result``) ended: a cut that was not continued is told,
+        with the summed usage; empty when nothing but the prefill was said."""
+        cut = next((c for c in whole.choices or [] if c.finish_reason == "length"), None)
+        if cut is not None:
+            message = cut.message
+            said = (message.content or "")[len(self.prefix) :] if message is not None else ""
+            self._told(whole.model, not said and not (message is not None and message.tool_calls), whole.usage)
 
 
 # -- sync ------------------------------------------------------------------------
@@ -389,6 +416,8 @@ class _Pieces:
         self._text = False
         self._over = False
         self._final: Any = None
+        self._failure: Exception | None = None
+        self._reading = threading.Lock()     # sync: one thread reads at a time
 
     @property
     def status_code(self) -> int:
@@ -408,8 +437,27 @@ class _Pieces:
         return self
 
     def _shown_text(self, chunk: Any) -> Any:
-        choices = chunk.choices
-        return choices[0].delta.content if choices and choices[0].delta is not None else None
+        """The chunk's content as ``Stream.text()`` gives it: the first choice's (index
+        0; with n > 1 a chunk may carry another)."""
+        for choice in chunk.choices or ():
+            if choice.index == 0:
+                return choice.delta.content if choice.delta is not None else None
+        return None
+
+    def _failed(self, exc: BaseException) -> None:
+        """The stream ended by exc (a piece broken past resuming, a later piece's
+        request refused, an interrupt): no piece is asked for after it, and final()
+        raises it again, as ``Stream.final()`` does."""
+        self._over = True
+        if isinstance(exc, Exception) and self._final is None:
+            self._failure = exc
+
+    def _whole(self) -> Any:
+        if self._failure is not None:
+            raise self._failure
+        if self._final is None:
+            raise StreamError("final: the stream was closed before data: [DONE]")
+        return self._final
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} piece={self._plan.piece} closed={self.closed}>"
@@ -423,7 +471,12 @@ def run_sync(plan: Continuation) -> Any:
         if plan.request[2]:
             return PartialStream(plan, first)
         while plan.fold(first):
-            first = plan.client._request(plan.shape())
+            try:
+                following = plan.client._request(plan.shape())
+            except BaseException as exc:
+                plan.refused(exc, first)
+                raise
+            first = following
     finally:
         _quiet.reset(token)
     return plan.result(first)
@@ -446,6 +499,20 @@ class PartialStream(_Pieces):
                 return text
 
     def _next_chunk(self) -> Any:
+        if not self._reading.acquire(blocking=False):
+            raise RuntimeError("stream: already being read by another thread")
+        try:
+            return self._read()
+        except StopIteration:
+            raise
+        except BaseException as exc:
+            self._failed(exc)
+            self._inner.close()
+            raise
+        finally:
+            self._reading.release()
+
+    def _read(self) -> Any:
         plan = self._plan
         while not self._over:
             token = _quiet.set(True)
@@ -453,14 +520,16 @@ class PartialStream(_Pieces):
                 chunk = next(self._inner)
             except StopIteration:
                 chunk = None
+                if self._over:
+                    break       # closed meanwhile (by another thread): it just ends
                 if plan.ended():
-                    self._inner = plan.client._request(plan.shape())
+                    self._ask()
                     continue
             except StreamError as exc:
                 if not plan.broke(exc):
                     raise
                 self._inner.close()
-                self._inner = plan.client._request(plan.shape())
+                self._ask()
                 continue
             finally:
                 _quiet.reset(token)
@@ -472,17 +541,22 @@ class PartialStream(_Pieces):
                 return shown
         raise StopIteration
 
+    def _ask(self) -> None:
+        """The next piece's stream; closed at once when close() came meanwhile."""
+        self._inner = self._plan.client._request(self._plan.shape())
+        if self._over:
+            self._inner.close()
+
     def _finish(self) -> None:
         self._over = True
-        last = self._inner.final()
-        self._plan.stream_over(last)
-        self._final = self._plan.stream_result(last)
+        self._final = self._plan.stream_result(self._inner.final())
+        self._plan.stream_over(self._final)
 
     def final(self) -> Any:
         """Read what is left and return the whole answer as one ``ChatCompletion``."""
         for _ in self._chunks():
             pass
-        return self._final
+        return self._whole()
 
     def _chunks(self) -> Iterator[Any]:
         while True:
@@ -514,7 +588,12 @@ async def run_async(plan: Continuation) -> Any:
         if plan.request[2]:
             return AsyncPartialStream(plan, first)
         while plan.fold(first):
-            first = await plan.client._request(plan.shape())
+            try:
+                following = await plan.client._request(plan.shape())
+            except BaseException as exc:
+                plan.refused(exc, first)
+                raise
+            first = following
     finally:
         _quiet.reset(token)
     return plan.result(first)
@@ -536,6 +615,16 @@ class AsyncPartialStream(_Pieces):
                 return text
 
     async def _next_chunk(self) -> Any:
+        try:
+            return await self._read()
+        except StopAsyncIteration:
+            raise
+        except BaseException as exc:
+            self._failed(exc)
+            await self._inner.close()
+            raise
+
+    async def _read(self) -> Any:
         plan = self._plan
         while not self._over:
             token = _quiet.set(True)
@@ -543,14 +632,16 @@ class AsyncPartialStream(_Pieces):
                 chunk = await self._inner.__anext__()
             except StopAsyncIteration:
                 chunk = None
+                if self._over:
+                    break       # closed meanwhile (by another task): it just ends
                 if plan.ended():
-                    self._inner = await plan.client._request(plan.shape())
+                    await self._ask()
                     continue
             except StreamError as exc:
                 if not plan.broke(exc):
                     raise
                 await self._inner.close()
-                self._inner = await plan.client._request(plan.shape())
+                await self._ask()
                 continue
             finally:
                 _quiet.reset(token)
@@ -562,11 +653,16 @@ class AsyncPartialStream(_Pieces):
                 return shown
         raise StopAsyncIteration
 
+    async def _ask(self) -> None:
+        """The next piece's stream; closed at once when close() came meanwhile."""
+        self._inner = await self._plan.client._request(self._plan.shape())
+        if self._over:
+            await self._inner.close()
+
     async def _finish(self) -> None:
         self._over = True
-        last = await self._inner.final()
-        self._plan.stream_over(last)
-        self._final = self._plan.stream_result(last)
+        self._final = self._plan.stream_result(await self._inner.final())
+        self._plan.stream_over(self._final)
 
     async def final(self) -> Any:
         """Read what is left and return the whole answer as one ``ChatCompletion``."""
@@ -574,7 +670,7 @@ class AsyncPartialStream(_Pieces):
             try:
                 await self._next_chunk()
             except StopAsyncIteration:
-                return self._final
+                return self._whole()
 
     async def close(self) -> None:
         self._over = True

@@ -172,9 +172,11 @@ static PyType_Slot client_slots[] = {
     {Py_tp_methods, client_methods},
     {Py_tp_getset, client_getset},
     {Py_tp_doc, "Client(max_idle_lanes=8, max_event=0, max_body=0, "
-                "limiter=None, meter=None)\n"
+                "limiter=None, meter=None, notice=None)\n"
                 "Transfer lanes shared by the calls of one kimi.Kimi; "
-                "limiter admits each of them."},
+                "limiter admits each of them, meter counts each reply, "
+                "notice is told of each chat reply cut by its token "
+                "budget."},
     {0, NULL},
 };
 
