@@ -113,15 +113,19 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
-def _count(text: str) -> int:
-    """An argument that is a whole number >= 0."""
+def _count(text: str, least: int = 0) -> int:
+    """An argument that is a whole number >= least."""
     try:
         value = int(text)
     except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+        value = least - 1
+    if value < least:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {least}, got {text!r}")
     return value
+
+
+def _budget(text: str) -> int:
+    return _count(text, 1)
 
 
 def _model_line(model: Any) -> str:
@@ -205,7 +209,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     chat.add_argument("--system", help="a system message")
     chat.add_argument("--provider", help="the route (kimi.providers: openrouter, cloudflare, ...); "
                       "its key comes from its own variable (OPENROUTER_API_KEY, ...)")
-    chat.add_argument("--max-tokens", type=_count, metavar="N", help="max_completion_tokens of the reply")
+    chat.add_argument("--max-tokens", type=_budget, metavar="N", help="max_completion_tokens of the reply")
     chat.add_argument(
         "--continue-on-length", type=_count, default=0, metavar="N",
         help="continue a reply cut by its token budget, up to N times (Partial Mode)",

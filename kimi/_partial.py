@@ -29,7 +29,7 @@ import json
 import threading
 
 from . import _core, _models
-from ._exceptions import KimiError, StreamError, TruncatedWarning
+from ._exceptions import APITimeoutError, KimiError, StreamError, TruncatedWarning
 from ._resources import shape_chat
 
 TYPE_CHECKING = False
@@ -138,11 +138,24 @@ def continuation(
     partial: tuple[Any, Any, Any, Any],
 ) -> Continuation:
     """The Continuation of one create() call, its arguments checked."""
-    choices = params.get("n", (client._defaults or {}).get("n"))
+    choices = (extra_body or {}).get("n", params.get("n", (client._defaults or {}).get("n")))
     checked = checked_partial(*partial, stream, choices)
     if isinstance(messages, (str, bytes, dict)) or not hasattr(messages, "__iter__"):
         raise TypeError("chat.completions.create: messages must be a list of message dicts")
     return Continuation(client, model, messages, stream, extra_body, extra_headers, timeout, params, checked)
+
+
+# What a stream's piece may end in that resume= picks up from.
+_BREAKS = (StreamError, APITimeoutError)
+
+
+def broken(exc: BaseException) -> bool:
+    """Whether a stream's failure is its connection's: a break or a silence, not an
+    error the server sent in the stream (``body``: its answer) nor the call's total
+    timeout (the caller's time is up)."""
+    if isinstance(exc, StreamError):
+        return exc.body is None
+    return isinstance(exc, APITimeoutError) and exc.limit != "total"
 
 
 def _sum_into(total: dict[str, Any], usage: dict[str, Any]) -> None:
@@ -349,11 +362,11 @@ class Continuation:
         return going_on
 
     def broke(self, exc: BaseException) -> bool:
-        """The piece's connection broke; True when the answer is picked up where it
-        stopped (content had started, no tool call was being streamed, and the piece
-        had not ended short of a continuation).  An error the server sent in the stream
-        (``body``) is its answer, not a break."""
-        if not isinstance(exc, StreamError) or exc.body is not None or self.resumed >= self.resume:
+        """The piece's connection broke (or went silent past the read or event
+        timeout); True when the answer is picked up where it stopped (content had
+        started, no tool call was being streamed, and the piece had not ended short of
+        a continuation)."""
+        if self.resumed >= self.resume or not broken(exc):
             return False
         if not "".join(self.content[1 if self.prefix else 0 :]) or self.piece_calls:
             return False
@@ -525,7 +538,7 @@ class PartialStream(_Pieces):
                 if plan.ended():
                     self._ask()
                     continue
-            except StreamError as exc:
+            except _BREAKS as exc:
                 if not plan.broke(exc):
                     raise
                 self._inner.close()
@@ -637,7 +650,7 @@ class AsyncPartialStream(_Pieces):
                 if plan.ended():
                     await self._ask()
                     continue
-            except StreamError as exc:
+            except _BREAKS as exc:
                 if not plan.broke(exc):
                     raise
                 await self._inner.close()

@@ -233,3 +233,9 @@ def test_chat_with_provider_names_its_key_variable() -> None:
 def test_chat_with_an_unknown_provider_exits_2() -> None:
     line = assert_one_line_message(run_kimi(cli_env(None), "chat", "hi", "--provider", "nowhere"), 2)
     assert "--provider nowhere: unknown" in line and "openrouter" in line
+
+
+def test_chat_max_tokens_must_be_at_least_one(server: KimiServer) -> None:
+    bad = run_kimi(cli_env(server), "chat", "hi", "--max-tokens", "0")
+    assert bad.returncode == 2 and "--max-tokens: expected a whole number >= 1" in bad.stderr
+    assert server.requests == []

@@ -759,3 +759,23 @@ def test_the_warning_names_the_callers_line_on_every_path(make_client, server) -
 
         asyncio.run(main())
     assert [(w.filename, w.lineno) for w in caught] == [(__file__, n) for n in lines]
+
+
+def test_resume_picks_up_a_stream_gone_silent_past_its_event_timeout(make_client, server) -> None:
+    client = make_client(timeout=kimi.Timeout(10, event=0.3))
+    server.script(
+        Reply.chat("Hello there, my friend.", chunk_size=4, stall_after=4),
+        Reply.chat(" my friend.", chunk_size=4),
+    )
+    stream = client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True, resume=1)
+    assert joined(list(stream)) == "Hello there, my friend."
+    assert partials(server)[-1]["content"] == "Hello there,"
+    server.script(Reply.chat("Hello there, my friend.", chunk_size=4, stall_after=4))
+    with pytest.raises(kimi.APITimeoutError):      # without resume the silence stands
+        list(client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True))
+
+
+def test_n_given_in_extra_body_is_checked_too(client, server) -> None:
+    with pytest.raises(ValueError, match="n=1"):
+        ask(client, model="moonshot-v1-8k", continue_on_length=2, extra_body={"n": 2})
+    assert server.requests == []
