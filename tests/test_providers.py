@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import pickle
 import subprocess
+import time
 import urllib.request
 from typing import Any, Iterator
 
@@ -522,3 +523,13 @@ def test_a_cut_openrouter_stream_is_a_stream_error_after_the_same_events(gw: dic
         for chunk in stream:
             contents.append(chunk.choices[0].delta.content)
     assert contents == ["", "abcdefgh", "abcdefgh"]     # the role chunk, then two: as the API cuts it
+
+
+# -- what a fallback must not do, and what it keeps ------------------------------------
+
+
+def test_a_cloudflare_envelope_that_says_no_success_is_no_reply(gw: dict[str, KimiServer]) -> None:
+    gw["cloudflare-native"].script(Reply.json({"success": False, "errors": {"code": 3040}, "result": None}))
+    with pytest.raises(kimi.APIStatusError) as caught:
+        create(gateway_client(gw, "cloudflare-native"))
+    assert '"success":false' in str(caught.value).replace(" ", "")
