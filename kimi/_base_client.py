@@ -537,12 +537,15 @@ class BaseClient:
         )
         return request, limits
 
-    def _prepare(self, shape: tuple[Any, ...]) -> tuple[Any, float | None, float | None]:
+    def _prepare(self, shape: tuple[Any, ...], started: float | None = None) -> tuple[Any, float | None, float | None]:
         """(the core Request, the call's total timeout, its deadline) for a request
-        shape (see kimi/_resources.py): what both clients' retry loops start from."""
+        shape (see kimi/_resources.py): what both clients' retry loops start from.
+        The deadline counts from started (a fallback route's: the call's start)."""
         request, limits = self._build_request(shape)
         total = limits.total
-        return request, total, None if total is None else time.monotonic() + total
+        if total is None:
+            return request, None, None
+        return request, total, (time.monotonic() if started is None else started) + total
 
     def _next_delay(self, exc: Exception, attempt: int, deadline: float | None) -> float | None:
         """The wait before the next attempt, or None when there is none (the retry

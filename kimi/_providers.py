@@ -235,9 +235,12 @@ def provider_of(name: Any) -> Provider:
 def falls_back(exc: Exception) -> bool:
     """Whether a route's final failure sends the request on to the next route: no
     response (a connection error or timeout), a 5xx, or an overload (429
-    engine_overloaded_error).  Never a 4xx about the request, its key or its quota."""
-    from ._exceptions import APIConnectionError, APIStatusError
+    engine_overloaded_error).  Never a 4xx about the request, its key or its quota, nor
+    the call's total timeout (it bounds every route together)."""
+    from ._exceptions import APIConnectionError, APIStatusError, APITimeoutError
 
+    if isinstance(exc, APITimeoutError) and exc.limit == "total":
+        return False
     if isinstance(exc, APIStatusError):
         status = exc.status_code
         return 500 <= status <= 599 or (status == 429 and exc.type == "engine_overloaded_error")

@@ -528,6 +528,72 @@ def test_a_cut_openrouter_stream_is_a_stream_error_after_the_same_events(gw: dic
 # -- what a fallback must not do, and what it keeps ------------------------------------
 
 
+def test_a_stream_that_breaks_after_it_was_handed_out_does_not_fall_back(
+    server: KimiServer, gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route = local_route(gw, monkeypatch)
+    server.script(Reply.chat(content="abcdefgh" * 4, chunk_size=8, disconnect_after=3))
+    stream = create(kimi.Kimi(api_key=KEY, base_url=server.base_url, max_retries=2, fallbacks=[route]), stream=True)
+    assert stream.route == "moonshot"
+    with pytest.raises(kimi.StreamError):
+        list(stream)
+    assert len(server.requests) == 1
+    assert gw["openrouter"].requests == []      # never asked (and billed) twice
+
+
+def test_a_complete_reply_that_cannot_be_read_does_not_fall_back(
+    server: KimiServer, gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route = local_route(gw, monkeypatch)
+    server.script(Reply.json(b"{not json"))
+    with pytest.raises(kimi.APIResponseValidationError):
+        create(kimi.Kimi(api_key=KEY, base_url=server.base_url, max_retries=2, fallbacks=[route]))
+    assert gw["openrouter"].requests == []
+
+
+def test_the_total_timeout_bounds_every_route_together(
+    server: KimiServer, gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route = local_route(gw, monkeypatch)
+    server.script(Reply.no_response(stall=True))
+    client = kimi.Kimi(api_key=KEY, base_url=server.base_url, max_retries=0, fallbacks=[route],
+                       timeout=kimi.Timeout(10, total=0.5))
+    started = time.monotonic()
+    with pytest.raises(kimi.APITimeoutError) as caught:
+        create(client)
+    assert caught.value.limit == "total"
+    assert time.monotonic() - started < 1.5
+    assert gw["openrouter"].requests == []      # the call's time was spent
+
+
+def test_async_the_total_timeout_bounds_every_route_together(
+    server: KimiServer, gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route = local_route(gw, monkeypatch)
+    server.script(Reply.no_response(stall=True))
+
+    async def main() -> float:
+        async with kimi.AsyncKimi(api_key=KEY, base_url=server.base_url, max_retries=0, fallbacks=[route],
+                                  timeout=kimi.Timeout(10, total=0.5)) as client:
+            started = time.monotonic()
+            with pytest.raises(kimi.APITimeoutError) as caught:
+                await client.chat.completions.create(model=MODEL, messages=MESSAGES)
+            assert caught.value.limit == "total"
+            return time.monotonic() - started
+
+    assert run(main()) < 1.5
+    assert gw["openrouter"].requests == []
+
+
+def test_a_fallback_route_answers_within_what_is_left_of_the_total(
+    gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route = local_route(gw, monkeypatch)
+    client = kimi.Kimi(api_key=KEY, base_url=f"http://127.0.0.1:{closed_port()}/v1", max_retries=0,
+                       fallbacks=[route], timeout=kimi.Timeout(10, total=5))
+    assert create(client).route == route
+
+
 def test_a_cloudflare_envelope_that_says_no_success_is_no_reply(gw: dict[str, KimiServer]) -> None:
     gw["cloudflare-native"].script(Reply.json({"success": False, "errors": {"code": 3040}, "result": None}))
     with pytest.raises(kimi.APIStatusError) as caught:
