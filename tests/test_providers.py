@@ -594,6 +594,56 @@ def test_a_fallback_route_answers_within_what_is_left_of_the_total(
     assert create(client).route == route
 
 
+def test_replies_a_fallback_route_answers_count_into_the_clients_usage(
+    gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route = local_route(gw, monkeypatch)
+    client = kimi.Kimi(api_key=KEY, base_url=f"http://127.0.0.1:{closed_port()}/v1", max_retries=0, fallbacks=[route])
+    create(client)
+    create(client, stream=True).final()
+    assert client.usage.requests == 2
+    assert client.usage.completion_tokens > 0
+    # So do those of its twin and of clients derived from it.
+    run(client.as_async().chat.completions.create(model=MODEL, messages=MESSAGES))
+    create(client.with_options(max_retries=0))
+    assert client.usage.requests == 4
+    # A client given as a route keeps its own.
+    own = kimi.Kimi(provider=route, max_retries=0)
+    create(kimi.Kimi(api_key=KEY, base_url=f"http://127.0.0.1:{closed_port()}/v1", max_retries=0, fallbacks=[own]))
+    assert own.usage.requests == 1
+
+
+def test_named_fallbacks_are_rebuilt_with_the_derived_clients_settings(
+    gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own = kimi.Kimi(provider="siliconflow", api_key="sf-given")
+    client = kimi.Kimi(provider="openrouter", fallbacks=["cloudflare", own])
+    derived = client.with_options(timeout=5, max_retries=1)
+    assert [(c.provider, c.timeout.read, c.max_retries) for c in derived._fallbacks[:1]] == [("cloudflare", 5, 1)]
+    assert derived._fallbacks[1] is own
+    copy = pickle.loads(pickle.dumps(client))
+    assert [c.provider for c in copy._fallbacks] == ["cloudflare", "siliconflow"]
+    assert copy._fallbacks[1].api_key == "sf-given"
+    # A route named is read from its variable where the client is made again.
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "cf-rotated")
+    assert pickle.loads(pickle.dumps(client))._fallbacks[0].api_key == "cf-rotated"
+
+
+def test_a_named_fallback_without_its_key_is_refused_when_the_client_is_made(
+    gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENROUTER_API_KEY")
+    with pytest.raises(kimi.KimiError, match=r"fallbacks: no API key for provider 'openrouter': set the "
+                                             r"OPENROUTER_API_KEY environment variable, or pass a client"):
+        kimi.Kimi(api_key=KEY, fallbacks=["openrouter"])
+    with pytest.raises(ValueError, match="unknown provider 'nowhere'"):
+        kimi.Kimi(api_key=KEY, fallbacks=["nowhere"])
+    assert kimi.Kimi(api_key=KEY, fallbacks=[])._routed is False
+    # Given as a client, the route has the key it was given.
+    given = kimi.Kimi(provider="openrouter", api_key="or-given")
+    assert kimi.Kimi(api_key=KEY, fallbacks=[given])._fallbacks[0].api_key == "or-given"
+
+
 def test_a_cloudflare_envelope_that_says_no_success_is_no_reply(gw: dict[str, KimiServer]) -> None:
     gw["cloudflare-native"].script(Reply.json({"success": False, "errors": {"code": 3040}, "result": None}))
     with pytest.raises(kimi.APIStatusError) as caught:
