@@ -109,7 +109,7 @@ class Provider:
         mapped = self.models.get(model)
         if mapped is not None:
             return mapped
-        canonical = _canonical_ids().get(model)
+        canonical = _canonical_id(model)
         if canonical is not None:
             return self.models.get(canonical, model)
         return model
@@ -207,19 +207,15 @@ providers: dict[str, Provider] = {
     ),
 }
 
-# Every gateway id of the table → the platform id it stands for, made again when the
-# table changes size (as kimi/_rules.py's cache of resolved names).
-_canonical: dict[str, str] = {}
-_canonical_for = [-1]
-
-
-def _canonical_ids() -> dict[str, str]:
-    if _canonical_for[0] != len(providers):
-        _canonical.clear()
-        for provider in list(providers.values()):
-            _canonical.update((theirs, ours) for ours, theirs in provider.models.items())
-        _canonical_for[0] = len(providers)
-    return _canonical
+def _canonical_id(model: str) -> str | None:
+    """The platform id a gateway id of the table stands for, or None: read from the
+    table as it is now (entries are added and replaced in place; a dozen ids, read
+    only for an id not in the route's own map)."""
+    for provider in list(providers.values()):
+        for ours, theirs in provider.models.items():
+            if theirs == model:
+                return ours
+    return None
 
 
 def provider_of(name: Any) -> Provider:

@@ -644,6 +644,30 @@ def test_a_named_fallback_without_its_key_is_refused_when_the_client_is_made(
     assert kimi.Kimi(api_key=KEY, fallbacks=[given])._fallbacks[0].api_key == "or-given"
 
 
+def test_an_entry_replaced_in_place_is_read_for_the_id_mapping(
+    gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = gateway_client(gw, "openrouter")
+    create(client, model="Pro/moonshotai/Kimi-K2.6")      # SiliconFlow's id, mapped
+    assert last(gw["openrouter"]).json["model"] == "moonshotai/kimi-k2.6"
+    monkeypatch.setitem(kimi.providers, "siliconflow",
+                        kimi.providers["siliconflow"].replace(models={"kimi-k2.6": "SF/kimi-k2.6-new"}))
+    create(client, model="SF/kimi-k2.6-new")
+    assert last(gw["openrouter"]).json["model"] == "moonshotai/kimi-k2.6"
+
+
+def test_a_rules_entry_replaced_in_place_is_read_for_gateway_ids(
+    gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = gateway_client(gw, "openrouter")
+    create(client, model="moonshotai/kimi-k2.6", thinking=False)
+    monkeypatch.setitem(kimi.model_rules, "kimi-k2.6", kimi.ModelRules(thinking=None))
+    with pytest.raises(kimi.InvalidRequestError) as caught:
+        create(client, model="moonshotai/kimi-k2.6", thinking=False)
+    assert caught.value.rule == "thinking"
+    assert len(gw["openrouter"].requests) == 1
+
+
 def test_a_cloudflare_envelope_that_says_no_success_is_no_reply(gw: dict[str, KimiServer]) -> None:
     gw["cloudflare-native"].script(Reply.json({"success": False, "errors": {"code": 3040}, "result": None}))
     with pytest.raises(kimi.APIStatusError) as caught:
