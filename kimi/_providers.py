@@ -65,8 +65,10 @@ class Provider:
     def __post_init__(self) -> None:
         if self.thinking not in THINKING_STYLES:
             raise ValueError(f"Provider: thinking must be one of {', '.join(THINKING_STYLES)}, got {self.thinking!r}")
-        if not isinstance(self.dialect, int):
+        if not isinstance(self.dialect, int) or isinstance(self.dialect, bool):
             object.__setattr__(self, "dialect", dialect_bits(self.dialect))
+        elif self.dialect < 0 or self.dialect & ~sum(_DIALECTS.values()):
+            raise ValueError(f"Provider: dialect bits are kimi._core.DIALECT_*, got {self.dialect!r}")
 
     @property
     def translates(self) -> bool:

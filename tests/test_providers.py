@@ -91,6 +91,17 @@ def test_an_unknown_provider_is_refused_naming_the_known_ones() -> None:
         kimi.Kimi(provider="nowhere", api_key="k")
 
 
+def test_a_providers_dialect_is_names_or_the_cores_bits() -> None:
+    both = kimi._core.DIALECT_REASONING | kimi._core.DIALECT_ENVELOPE
+    assert kimi.Provider("https://gw.example/v1", "K", dialect=["reasoning", "envelope"]).dialect == both
+    assert kimi.Provider("https://gw.example/v1", "K", dialect=both).dialect == both
+    for wrong in (-1, 1 << 8):
+        with pytest.raises(ValueError, match="dialect bits"):
+            kimi.Provider("https://gw.example/v1", "K", dialect=wrong)
+    with pytest.raises(ValueError, match="dialect names"):
+        kimi.Provider("https://gw.example/v1", "K", dialect="rot13")
+
+
 def test_the_key_comes_from_the_gateways_own_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENROUTER_API_KEY", raising=False)
     monkeypatch.setenv("MOONSHOT_API_KEY", "sk-moonshot")
