@@ -679,6 +679,55 @@ def test_a_rules_entry_replaced_in_place_is_read_for_gateway_ids(
     assert len(gw["openrouter"].requests) == 1
 
 
+def test_partial_mode_on_a_gateway_route_and_its_fallback(
+    gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route = local_route(gw, monkeypatch)
+    pieces = (Reply.chat(content="part one ", finish_reason="length"), Reply.chat(content="part two"))
+    client = kimi.Kimi(api_key=KEY, base_url=f"http://127.0.0.1:{closed_port()}/v1", max_retries=0, fallbacks=[route])
+    gw["openrouter"].script(*pieces)
+    reply = create(client, continue_on_length=2)
+    assert (reply.choices[0].message.content, reply.route) == ("part one part two", route)
+    gw["openrouter"].script(*pieces)
+    stream = create(client, continue_on_length=2, stream=True)
+    assert stream.route == route
+    assert "".join(stream.text()) == "part one part two"
+    sent = last(gw["openrouter"]).json
+    assert sent["model"] == "moonshotai/kimi-k2.6"
+    assert sent["messages"][-1] == {"role": "assistant", "content": "part one ", "partial": True}
+
+
+def test_run_tools_on_a_fallback_route(gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch) -> None:
+    route = local_route(gw, monkeypatch)
+
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    gw["openrouter"].script(Reply.chat(content=None, tool_calls=[{"id": "c1", "name": "add", "arguments": {"a": 1, "b": 2}}]),
+                            Reply.chat(content="3"))
+    client = kimi.Kimi(api_key=KEY, base_url=f"http://127.0.0.1:{closed_port()}/v1", max_retries=0, fallbacks=[route])
+    done = client.chat.run_tools(model=MODEL, messages=MESSAGES, tools=[add])
+    assert (done.reply.choices[0].message.content, done.reply.route) == ("3", route)
+    assert [r.json["model"] for r in gw["openrouter"].requests] == ["moonshotai/kimi-k2.6"] * 2
+    assert gw["openrouter"].requests[1].json["messages"][-1]["content"] == "3"
+
+
+def test_log_bodies_and_raw_responses_on_a_fallback_route(
+    gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    route = local_route(gw, monkeypatch)
+    client = kimi.Kimi(api_key=KEY, base_url=f"http://127.0.0.1:{closed_port()}/v1", max_retries=0,
+                       fallbacks=[route], log_bodies=True)
+    with caplog.at_level("DEBUG", logger="kimi"):
+        reply = create(client)
+    assert reply.route == route
+    assert any("200 reply" in r.getMessage() and "moonshotai/kimi-k2.6" in r.getMessage() for r in caplog.records)
+    raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
+    assert (raw.status_code, raw.headers["content-type"], raw.parse().route) == (200, "application/json", route)
+    assert pickle.loads(pickle.dumps(reply)).route == route
+
+
 def test_a_cloudflare_envelope_that_says_no_success_is_no_reply(gw: dict[str, KimiServer]) -> None:
     gw["cloudflare-native"].script(Reply.json({"success": False, "errors": {"code": 3040}, "result": None}))
     with pytest.raises(kimi.APIStatusError) as caught:
