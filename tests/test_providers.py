@@ -733,3 +733,22 @@ def test_a_cloudflare_envelope_that_says_no_success_is_no_reply(gw: dict[str, Ki
     with pytest.raises(kimi.APIStatusError) as caught:
         create(gateway_client(gw, "cloudflare-native"))
     assert '"success":false' in str(caught.value).replace(" ", "")
+
+
+def test_the_sync_map_falls_back_as_create_does(
+    server: KimiServer, gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route = local_route(gw, monkeypatch)
+    client = kimi.Kimi(api_key=KEY, base_url=f"http://127.0.0.1:{closed_port()}/v1", max_retries=1, fallbacks=[route])
+    results = list(client.chat.completions.map([{"model": MODEL, "messages": MESSAGES}] * 3))
+    assert [(r.error, r.response.route) for r in results] == [(None, route)] * 3
+    assert [r.json["model"] for r in gw["openrouter"].requests] == ["moonshotai/kimi-k2.6"] * 3
+    assert client.usage.requests == 3
+    # A 4xx stays on its route; a route alone names itself.
+    server.script(Reply.error(401))
+    refused = list(kimi.Kimi(api_key=KEY, base_url=server.base_url, fallbacks=[route]).chat.completions.map(
+        [{"model": MODEL, "messages": MESSAGES}]))
+    assert isinstance(refused[0].error, kimi.AuthenticationError)
+    assert len(gw["openrouter"].requests) == 3
+    alone = list(gateway_client(gw, "openrouter").chat.completions.map([{"model": MODEL, "messages": MESSAGES}]))
+    assert alone[0].response.route == "openrouter"
