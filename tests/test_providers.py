@@ -736,12 +736,14 @@ def test_a_cloudflare_envelope_that_says_no_success_is_no_reply(gw: dict[str, Ki
 
 
 def test_the_sync_map_falls_back_as_create_does(
-    server: KimiServer, gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch
+    server: KimiServer, gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     route = local_route(gw, monkeypatch)
     client = kimi.Kimi(api_key=KEY, base_url=f"http://127.0.0.1:{closed_port()}/v1", max_retries=1, fallbacks=[route])
-    results = list(client.chat.completions.map([{"model": MODEL, "messages": MESSAGES}] * 3))
+    with caplog.at_level("DEBUG", logger="kimi"):
+        results = list(client.chat.completions.map([{"model": MODEL, "messages": MESSAGES}] * 3))
     assert [(r.error, r.response.route) for r in results] == [(None, route)] * 3
+    assert sum("map item" in r.getMessage() and " 200 in " in r.getMessage() for r in caplog.records) == 3
     assert [r.json["model"] for r in gw["openrouter"].requests] == ["moonshotai/kimi-k2.6"] * 3
     assert client.usage.requests == 3
     # A 4xx stays on its route; a route alone names itself.
