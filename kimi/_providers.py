@@ -221,9 +221,13 @@ def _canonical_id(model: str) -> str | None:
 
 
 def provider_of(name: Any) -> Provider:
-    """The table's entry, or ValueError naming the known routes."""
+    """The table's entry, or ValueError naming the known routes.  A route has a name
+    (replies and streams carry it): a kimi.Provider is put in the table first."""
     if isinstance(name, Provider):
-        return name
+        raise TypeError(
+            "Kimi: provider= takes a name of kimi.providers; put the kimi.Provider there first "
+            "(kimi.providers['mine'] = ...) and pass 'mine'"
+        )
     found = providers.get(name) if isinstance(name, str) else None
     if found is None:
         raise ValueError(f"Kimi: unknown provider {name!r}; kimi.providers has {', '.join(sorted(providers))}")

@@ -91,6 +91,12 @@ def test_an_unknown_provider_is_refused_naming_the_known_ones() -> None:
         kimi.Kimi(provider="nowhere", api_key="k")
 
 
+def test_a_provider_object_is_refused_for_a_name(gw: dict[str, KimiServer]) -> None:
+    # Unnamed, its replies had a Provider for their route and its streams raised TypeError.
+    with pytest.raises(TypeError, match=r"provider= takes a name of kimi.providers.*kimi.providers\['mine'\]"):
+        kimi.Kimi(provider=kimi.providers["openrouter"].replace(base_url=gw["openrouter"].base_url))
+
+
 def test_a_providers_dialect_is_names_or_the_cores_bits() -> None:
     both = kimi._core.DIALECT_REASONING | kimi._core.DIALECT_ENVELOPE
     assert kimi.Provider("https://gw.example/v1", "K", dialect=["reasoning", "envelope"]).dialect == both
