@@ -101,18 +101,19 @@ class AsyncKimi(BaseClient):
         """As ``Kimi._via_routes``, awaited."""
         from ._providers import mark_route
 
+        started = time.monotonic()      # the total timeout spans every route
         for client in self._routes():
             try:
-                return mark_route(await client._request(shape, True), client.provider)
+                return mark_route(await client._request(shape, True, started), client.provider)
             except KimiError as exc:
                 self._fall_back_or_raise(client, exc)
         raise AssertionError("unreachable: the last route raises")
 
-    async def _request(self, shape: tuple[Any, ...], route_alone: bool = False) -> Any:
+    async def _request(self, shape: tuple[Any, ...], route_alone: bool = False, started: float | None = None) -> Any:
         """As ``Kimi._request``, awaited."""
         if self._routed and not route_alone:
             return await self._via_routes(shape)
-        request, total, deadline = self._prepare(shape)
+        request, total, deadline = self._prepare(shape, started)
         log = _logging.start(self, shape) if "logging" in _modules else None
         attempt = 0
         while True:

@@ -284,6 +284,9 @@ class BaseClient:
         self.log_bodies = log_bodies
         self.__api_key = key
         self._core_client: Any = None
+        # fallbacks= as given (names stay names): what the client's config, its
+        # pickle and with_options rebuild the routes from.
+        self._fallback_spec: tuple[Any, ...] = ()
         self._fallbacks = self._fallback_clients(fallbacks)
         # Replies say which route answered unless the client is the default route alone.
         self._routed = self.provider != "moonshot" or bool(self._fallbacks)
@@ -305,24 +308,37 @@ class BaseClient:
 
     def _fallback_clients(self, fallbacks: Any) -> tuple[Any, ...]:
         """The clients of the routes tried after this one: a name of kimi.providers
-        (its key from its environment variable, this client's other settings), or a
-        client (of the other kind: made this kind, sharing its limits)."""
+        (its key from its environment variable, this client's other settings and
+        usage totals), or a client (of the other kind: made this kind, sharing its
+        limits; its usage is its own)."""
         if fallbacks is None:
             return ()
         if isinstance(fallbacks, (str, bytes)) or not hasattr(fallbacks, "__iter__"):
             raise TypeError("Kimi: fallbacks must be a list of provider names or clients")
         clients = []
-        for route in fallbacks:
+        spec = tuple(fallbacks)
+        for route in spec:
             if isinstance(route, BaseClient):
                 clients.append(route if type(route) is type(self) else route._twin(type(self)))
             elif isinstance(route, str):
+                from ._providers import provider_of
+
+                var = provider_of(route).key_env
+                if not os.environ.get(var):
+                    raise KimiError(
+                        f"Kimi: fallbacks: no API key for provider {route!r}: set the {var} environment "
+                        f"variable, or pass a client (kimi.Kimi(provider={route!r}, api_key=...))"
+                    )
                 config = self._config()
                 for own in ("api_key", "base_url", "limits", "check_models", "fallbacks"):
                     del config[own]
                 config["provider"] = route
-                clients.append(type(self)(**config))
+                client = type(self)(**config)
+                client._meter = self._meter
+                clients.append(client)
             else:
                 raise TypeError(f"Kimi: fallbacks: {route!r} is neither a provider name nor a client")
+        self._fallback_spec = spec
         return tuple(clients)
 
     def _bind_resources(self) -> None:
@@ -378,9 +394,17 @@ class BaseClient:
         usage totals: the same client, waiting another way."""
         twin = cls(**self._config())
         twin._limiter = self._limiter
-        twin._meter = self._meter
+        twin._share_meter(self._meter)
         twin._notice = self._notice
         return twin
+
+    def _share_meter(self, meter: Any) -> None:
+        """Count into meter from now on, and so do the routes named in fallbacks=
+        (part of this client; a client given as a route keeps its own)."""
+        self._meter = meter
+        for client, route in zip(self._fallbacks, self._fallback_spec):
+            if isinstance(route, str):
+                client._meter = meter
 
     def _derive(self, changes: dict[str, Any]) -> Any:
         """with_options: a client of the same class with some settings changed.
@@ -401,7 +425,7 @@ class BaseClient:
         derived = type(self)(**config)
         if derived.api_key == self.api_key and derived.base_url == self.base_url:
             derived._limiter = self._limiter
-        derived._meter = _core.Meter(self._meter) if "defaults" in changes else self._meter
+        derived._share_meter(_core.Meter(self._meter) if "defaults" in changes else self._meter)
         return derived
 
     @property
@@ -440,7 +464,7 @@ class BaseClient:
             "check_models": self.check_models,
             "log_bodies": self.log_bodies,
             "provider": self._provider,
-            "fallbacks": list(getattr(self, "_fallbacks", ())) or None,
+            "fallbacks": list(getattr(self, "_fallback_spec", ())) or None,
         }
 
     def __getstate__(self) -> dict[str, Any]:
@@ -537,12 +561,15 @@ class BaseClient:
         )
         return request, limits
 
-    def _prepare(self, shape: tuple[Any, ...]) -> tuple[Any, float | None, float | None]:
+    def _prepare(self, shape: tuple[Any, ...], started: float | None = None) -> tuple[Any, float | None, float | None]:
         """(the core Request, the call's total timeout, its deadline) for a request
-        shape (see kimi/_resources.py): what both clients' retry loops start from."""
+        shape (see kimi/_resources.py): what both clients' retry loops start from.
+        The deadline counts from started (a fallback route's: the call's start)."""
         request, limits = self._build_request(shape)
         total = limits.total
-        return request, total, None if total is None else time.monotonic() + total
+        if total is None:
+            return request, None, None
+        return request, total, (time.monotonic() if started is None else started) + total
 
     def _next_delay(self, exc: Exception, attempt: int, deadline: float | None) -> float | None:
         """The wait before the next attempt, or None when there is none (the retry

@@ -86,19 +86,21 @@ class Kimi(BaseClient):
         the route that answered."""
         from ._providers import mark_route
 
+        started = time.monotonic()      # the total timeout spans every route
         for client in self._routes():
             try:
-                return mark_route(client._request(shape, True), client.provider)
+                return mark_route(client._request(shape, True, started), client.provider)
             except KimiError as exc:
                 self._fall_back_or_raise(client, exc)
         raise AssertionError("unreachable: the last route raises")
 
-    def _request(self, shape: tuple[Any, ...], route_alone: bool = False) -> Any:
+    def _request(self, shape: tuple[Any, ...], route_alone: bool = False, started: float | None = None) -> Any:
         """The attempts of one call on this client's route; with a provider or
-        fallbacks (unless ``route_alone``), through ``_via_routes``."""
+        fallbacks (unless ``route_alone``), through ``_via_routes``; the total
+        timeout counts from ``started`` (the call's start) when given."""
         if self._routed and not route_alone:
             return self._via_routes(shape)
-        request, total, deadline = self._prepare(shape)
+        request, total, deadline = self._prepare(shape, started)
         # Without the logging module no handler can exist: no log, at no cost.
         log = _logging.start(self, shape) if "logging" in _modules else None
         attempt = 0

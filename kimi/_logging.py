@@ -221,15 +221,14 @@ def _json(data: Any) -> str:
 
 def _response_of(result: Any, stream: bool) -> tuple[int, dict[str, str]]:
     """(status, headers with lower-case names) of what a call returned: a stream
-    carries both; a reply its ``_response`` (status, raw header block) when the core
-    attached one, else (200, no headers)."""
+    carries both; a reply its ``_response`` (status, raw header block, and the route
+    once a routed client named it) when the core attached one, else (200, no headers)."""
     if stream:
         return result.status_code, result.headers
     response = getattr(result, "_response", None)
     if not response:
         return 200, {}
-    status, raw = response
-    return status, parse_header_block(raw)
+    return response[0], parse_header_block(response[1])
 
 
 def parse_header_block(raw: bytes | str) -> dict[str, str]:

@@ -60,7 +60,7 @@ class MapResult:
 class _Item:
     """One input on its way: its shape, and (sync map) its attempts."""
 
-    __slots__ = ("index", "params", "shape", "request", "attempt", "deadline", "total")
+    __slots__ = ("index", "params", "shape", "request", "attempt", "deadline", "total", "route")
 
     def __init__(self, index: int, params: Any, shape: tuple[Any, ...]) -> None:
         self.index = index
@@ -70,6 +70,7 @@ class _Item:
         self.attempt = 0
         self.deadline: float | None = None
         self.total: float | None = None
+        self.route = 0      # (sync map) 0: the client's route; i: its fallbacks[i - 1]
 
 
 def _check(concurrency: Any, ordered: Any, return_exceptions: Any, progress: Any) -> None:
@@ -236,17 +237,42 @@ class Plan:
         """An attempt of item is over; with retry, a retryable failure goes back on
         the timer heap as create() would wait."""
         self.live -= 1
+        route = self.client._routes()[item.route] if retry else self.client
         if exc is not None and retry and isinstance(exc, KimiError):
-            delay = self.client._retry_delay(exc, item.attempt)
+            delay = route._retry_delay(exc, item.attempt)
             if delay is not None and (item.deadline is None or time.monotonic() + delay < item.deadline):
                 if self.log is not None:
                     self.log.attempt_over(item.index, reply, exc, item.attempt, delay)
                 item.attempt += 1
                 heapq.heappush(self._retries, (time.monotonic() + delay, item.index, item))
                 return
+            if self._fall_back(item, exc):
+                return
+        if reply is not None and retry and self.client._routed:
+            from ._providers import mark_route
+
+            mark_route(reply, route.provider)
         if self.log is not None:
             self.log.attempt_over(item.index, reply, exc, item.attempt, None)
         self._record(item.index, item.params, reply, exc)
+
+    def _fall_back(self, item: _Item, exc: KimiError) -> bool:
+        """(sync map) After the retries of an item's route: on to the next route,
+        as create() goes (kimi/_providers.py: falls_back), within the same total
+        timeout.  The async map's items go through create()'s own loop."""
+        fallbacks = self.client._fallbacks
+        if item.route >= len(fallbacks):
+            return False
+        from ._providers import falls_back
+
+        if not falls_back(exc):
+            return False
+        route = fallbacks[item.route]
+        item.route += 1
+        item.request, _ = route._build_request(item.shape)
+        item.attempt = 0
+        heapq.heappush(self._retries, (time.monotonic(), item.index, item))
+        return True
 
     def _record(self, index: int, params: Any, reply: Any, exc: BaseException | None) -> None:
         result = MapResult(index, params, reply, exc)

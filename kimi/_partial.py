@@ -444,6 +444,12 @@ class _Pieces:
     def closed(self) -> bool:
         return self._inner.closed
 
+    @property
+    def route(self) -> str | None:
+        """The route (``kimi.providers``) the piece being read opened on, as
+        ``Stream.route``."""
+        return self._inner.route
+
     def text(self) -> Any:
         """Yield content strings only (the prefill first)."""
         self._text = True

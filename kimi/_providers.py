@@ -65,8 +65,10 @@ class Provider:
     def __post_init__(self) -> None:
         if self.thinking not in THINKING_STYLES:
             raise ValueError(f"Provider: thinking must be one of {', '.join(THINKING_STYLES)}, got {self.thinking!r}")
-        if not isinstance(self.dialect, int):
+        if not isinstance(self.dialect, int) or isinstance(self.dialect, bool):
             object.__setattr__(self, "dialect", dialect_bits(self.dialect))
+        elif self.dialect < 0 or self.dialect & ~sum(_DIALECTS.values()):
+            raise ValueError(f"Provider: dialect bits are kimi._core.DIALECT_*, got {self.dialect!r}")
 
     @property
     def translates(self) -> bool:
@@ -109,7 +111,7 @@ class Provider:
         mapped = self.models.get(model)
         if mapped is not None:
             return mapped
-        canonical = _canonical_ids().get(model)
+        canonical = _canonical_id(model)
         if canonical is not None:
             return self.models.get(canonical, model)
         return model
@@ -207,25 +209,25 @@ providers: dict[str, Provider] = {
     ),
 }
 
-# Every gateway id of the table → the platform id it stands for, made again when the
-# table changes size (as kimi/_rules.py's cache of resolved names).
-_canonical: dict[str, str] = {}
-_canonical_for = [-1]
-
-
-def _canonical_ids() -> dict[str, str]:
-    if _canonical_for[0] != len(providers):
-        _canonical.clear()
-        for provider in list(providers.values()):
-            _canonical.update((theirs, ours) for ours, theirs in provider.models.items())
-        _canonical_for[0] = len(providers)
-    return _canonical
+def _canonical_id(model: str) -> str | None:
+    """The platform id a gateway id of the table stands for, or None: read from the
+    table as it is now (entries are added and replaced in place; a dozen ids, read
+    only for an id not in the route's own map)."""
+    for provider in list(providers.values()):
+        for ours, theirs in provider.models.items():
+            if theirs == model:
+                return ours
+    return None
 
 
 def provider_of(name: Any) -> Provider:
-    """The table's entry, or ValueError naming the known routes."""
+    """The table's entry, or ValueError naming the known routes.  A route has a name
+    (replies and streams carry it): a kimi.Provider is put in the table first."""
     if isinstance(name, Provider):
-        return name
+        raise TypeError(
+            "Kimi: provider= takes a name of kimi.providers; put the kimi.Provider there first "
+            "(kimi.providers['mine'] = ...) and pass 'mine'"
+        )
     found = providers.get(name) if isinstance(name, str) else None
     if found is None:
         raise ValueError(f"Kimi: unknown provider {name!r}; kimi.providers has {', '.join(sorted(providers))}")
@@ -235,9 +237,12 @@ def provider_of(name: Any) -> Provider:
 def falls_back(exc: Exception) -> bool:
     """Whether a route's final failure sends the request on to the next route: no
     response (a connection error or timeout), a 5xx, or an overload (429
-    engine_overloaded_error).  Never a 4xx about the request, its key or its quota."""
-    from ._exceptions import APIConnectionError, APIStatusError
+    engine_overloaded_error).  Never a 4xx about the request, its key or its quota, nor
+    the call's total timeout (it bounds every route together)."""
+    from ._exceptions import APIConnectionError, APIStatusError, APITimeoutError
 
+    if isinstance(exc, APITimeoutError) and exc.limit == "total":
+        return False
     if isinstance(exc, APIStatusError):
         status = exc.status_code
         return 500 <= status <= 599 or (status == 429 and exc.type == "engine_overloaded_error")

@@ -80,9 +80,10 @@ model_rules: dict[str, ModelRules] = {
 }
 
 
-# Gateway names resolved to the table's entries, kept while the table keeps its size
-# (a name is resolved once, not on every call).
-_resolved: dict[str, ModelRules | None] = {}
+# Gateway names resolved to the names of the table's entries, kept while the table
+# keeps its size (a name is resolved once, not on every call; an entry replaced in
+# place is read afresh).
+_resolved: dict[str, str | None] = {}
 _resolved_for = [0]
 
 
@@ -94,18 +95,19 @@ def rules_of(model: str) -> ModelRules | None:
         _resolved.clear()
         _resolved_for[0] = len(model_rules)
     if model in _resolved:
-        return _resolved[model]
+        name = _resolved[model]
+        return None if name is None else model_rules.get(name)
     from ._cost import _plain_name
 
     wanted = _plain_name(model)
     found = None
     for name, candidate in list(model_rules.items()):
         if _plain_name(name) == wanted:
-            found = candidate
+            found = name
             break
     if len(_resolved) < 1024:
         _resolved[model] = found
-    return found
+    return None if found is None else model_rules.get(found)
 
 
 def thinking_field(value: Any) -> Any:

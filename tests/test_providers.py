@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import pickle
 import subprocess
+import time
 import urllib.request
 from typing import Any, Iterator
 
@@ -88,6 +89,23 @@ def test_the_table_names_each_gateways_url_key_variable_and_model_ids() -> None:
 def test_an_unknown_provider_is_refused_naming_the_known_ones() -> None:
     with pytest.raises(ValueError, match="unknown provider 'nowhere'.*openrouter"):
         kimi.Kimi(provider="nowhere", api_key="k")
+
+
+def test_a_provider_object_is_refused_for_a_name(gw: dict[str, KimiServer]) -> None:
+    # Unnamed, its replies had a Provider for their route and its streams raised TypeError.
+    with pytest.raises(TypeError, match=r"provider= takes a name of kimi.providers.*kimi.providers\['mine'\]"):
+        kimi.Kimi(provider=kimi.providers["openrouter"].replace(base_url=gw["openrouter"].base_url))
+
+
+def test_a_providers_dialect_is_names_or_the_cores_bits() -> None:
+    both = kimi._core.DIALECT_REASONING | kimi._core.DIALECT_ENVELOPE
+    assert kimi.Provider("https://gw.example/v1", "K", dialect=["reasoning", "envelope"]).dialect == both
+    assert kimi.Provider("https://gw.example/v1", "K", dialect=both).dialect == both
+    for wrong in (-1, 1 << 8):
+        with pytest.raises(ValueError, match="dialect bits"):
+            kimi.Provider("https://gw.example/v1", "K", dialect=wrong)
+    with pytest.raises(ValueError, match="dialect names"):
+        kimi.Provider("https://gw.example/v1", "K", dialect="rot13")
 
 
 def test_the_key_comes_from_the_gateways_own_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -522,3 +540,223 @@ def test_a_cut_openrouter_stream_is_a_stream_error_after_the_same_events(gw: dic
         for chunk in stream:
             contents.append(chunk.choices[0].delta.content)
     assert contents == ["", "abcdefgh", "abcdefgh"]     # the role chunk, then two: as the API cuts it
+
+
+# -- what a fallback must not do, and what it keeps ------------------------------------
+
+
+def test_a_stream_that_breaks_after_it_was_handed_out_does_not_fall_back(
+    server: KimiServer, gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route = local_route(gw, monkeypatch)
+    server.script(Reply.chat(content="abcdefgh" * 4, chunk_size=8, disconnect_after=3))
+    stream = create(kimi.Kimi(api_key=KEY, base_url=server.base_url, max_retries=2, fallbacks=[route]), stream=True)
+    assert stream.route == "moonshot"
+    with pytest.raises(kimi.StreamError):
+        list(stream)
+    assert len(server.requests) == 1
+    assert gw["openrouter"].requests == []      # never asked (and billed) twice
+
+
+def test_a_complete_reply_that_cannot_be_read_does_not_fall_back(
+    server: KimiServer, gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route = local_route(gw, monkeypatch)
+    server.script(Reply.json(b"{not json"))
+    with pytest.raises(kimi.APIResponseValidationError):
+        create(kimi.Kimi(api_key=KEY, base_url=server.base_url, max_retries=2, fallbacks=[route]))
+    assert gw["openrouter"].requests == []
+
+
+def test_the_total_timeout_bounds_every_route_together(
+    server: KimiServer, gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route = local_route(gw, monkeypatch)
+    server.script(Reply.no_response(stall=True))
+    client = kimi.Kimi(api_key=KEY, base_url=server.base_url, max_retries=0, fallbacks=[route],
+                       timeout=kimi.Timeout(10, total=0.5))
+    started = time.monotonic()
+    with pytest.raises(kimi.APITimeoutError) as caught:
+        create(client)
+    assert caught.value.limit == "total"
+    assert time.monotonic() - started < 1.5
+    assert gw["openrouter"].requests == []      # the call's time was spent
+
+
+def test_async_the_total_timeout_bounds_every_route_together(
+    server: KimiServer, gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route = local_route(gw, monkeypatch)
+    server.script(Reply.no_response(stall=True))
+
+    async def main() -> float:
+        async with kimi.AsyncKimi(api_key=KEY, base_url=server.base_url, max_retries=0, fallbacks=[route],
+                                  timeout=kimi.Timeout(10, total=0.5)) as client:
+            started = time.monotonic()
+            with pytest.raises(kimi.APITimeoutError) as caught:
+                await client.chat.completions.create(model=MODEL, messages=MESSAGES)
+            assert caught.value.limit == "total"
+            return time.monotonic() - started
+
+    assert run(main()) < 1.5
+    assert gw["openrouter"].requests == []
+
+
+def test_a_fallback_route_answers_within_what_is_left_of_the_total(
+    gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route = local_route(gw, monkeypatch)
+    client = kimi.Kimi(api_key=KEY, base_url=f"http://127.0.0.1:{closed_port()}/v1", max_retries=0,
+                       fallbacks=[route], timeout=kimi.Timeout(10, total=5))
+    assert create(client).route == route
+
+
+def test_replies_a_fallback_route_answers_count_into_the_clients_usage(
+    gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route = local_route(gw, monkeypatch)
+    client = kimi.Kimi(api_key=KEY, base_url=f"http://127.0.0.1:{closed_port()}/v1", max_retries=0, fallbacks=[route])
+    create(client)
+    create(client, stream=True).final()
+    assert client.usage.requests == 2
+    assert client.usage.completion_tokens > 0
+    # So do those of its twin and of clients derived from it.
+    run(client.as_async().chat.completions.create(model=MODEL, messages=MESSAGES))
+    create(client.with_options(max_retries=0))
+    assert client.usage.requests == 4
+    # A client given as a route keeps its own.
+    own = kimi.Kimi(provider=route, max_retries=0)
+    create(kimi.Kimi(api_key=KEY, base_url=f"http://127.0.0.1:{closed_port()}/v1", max_retries=0, fallbacks=[own]))
+    assert own.usage.requests == 1
+
+
+def test_named_fallbacks_are_rebuilt_with_the_derived_clients_settings(
+    gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own = kimi.Kimi(provider="siliconflow", api_key="sf-given")
+    client = kimi.Kimi(provider="openrouter", fallbacks=["cloudflare", own])
+    derived = client.with_options(timeout=5, max_retries=1)
+    assert [(c.provider, c.timeout.read, c.max_retries) for c in derived._fallbacks[:1]] == [("cloudflare", 5, 1)]
+    assert derived._fallbacks[1] is own
+    copy = pickle.loads(pickle.dumps(client))
+    assert [c.provider for c in copy._fallbacks] == ["cloudflare", "siliconflow"]
+    assert copy._fallbacks[1].api_key == "sf-given"
+    # A route named is read from its variable where the client is made again.
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "cf-rotated")
+    assert pickle.loads(pickle.dumps(client))._fallbacks[0].api_key == "cf-rotated"
+
+
+def test_a_named_fallback_without_its_key_is_refused_when_the_client_is_made(
+    gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENROUTER_API_KEY")
+    with pytest.raises(kimi.KimiError, match=r"fallbacks: no API key for provider 'openrouter': set the "
+                                             r"OPENROUTER_API_KEY environment variable, or pass a client"):
+        kimi.Kimi(api_key=KEY, fallbacks=["openrouter"])
+    with pytest.raises(ValueError, match="unknown provider 'nowhere'"):
+        kimi.Kimi(api_key=KEY, fallbacks=["nowhere"])
+    assert kimi.Kimi(api_key=KEY, fallbacks=[])._routed is False
+    # Given as a client, the route has the key it was given.
+    given = kimi.Kimi(provider="openrouter", api_key="or-given")
+    assert kimi.Kimi(api_key=KEY, fallbacks=[given])._fallbacks[0].api_key == "or-given"
+
+
+def test_an_entry_replaced_in_place_is_read_for_the_id_mapping(
+    gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = gateway_client(gw, "openrouter")
+    create(client, model="Pro/moonshotai/Kimi-K2.6")      # SiliconFlow's id, mapped
+    assert last(gw["openrouter"]).json["model"] == "moonshotai/kimi-k2.6"
+    monkeypatch.setitem(kimi.providers, "siliconflow",
+                        kimi.providers["siliconflow"].replace(models={"kimi-k2.6": "SF/kimi-k2.6-new"}))
+    create(client, model="SF/kimi-k2.6-new")
+    assert last(gw["openrouter"]).json["model"] == "moonshotai/kimi-k2.6"
+
+
+def test_a_rules_entry_replaced_in_place_is_read_for_gateway_ids(
+    gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = gateway_client(gw, "openrouter")
+    create(client, model="moonshotai/kimi-k2.6", thinking=False)
+    monkeypatch.setitem(kimi.model_rules, "kimi-k2.6", kimi.ModelRules(thinking=None))
+    with pytest.raises(kimi.InvalidRequestError) as caught:
+        create(client, model="moonshotai/kimi-k2.6", thinking=False)
+    assert caught.value.rule == "thinking"
+    assert len(gw["openrouter"].requests) == 1
+
+
+def test_partial_mode_on_a_gateway_route_and_its_fallback(
+    gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route = local_route(gw, monkeypatch)
+    pieces = (Reply.chat(content="part one ", finish_reason="length"), Reply.chat(content="part two"))
+    client = kimi.Kimi(api_key=KEY, base_url=f"http://127.0.0.1:{closed_port()}/v1", max_retries=0, fallbacks=[route])
+    gw["openrouter"].script(*pieces)
+    reply = create(client, continue_on_length=2)
+    assert (reply.choices[0].message.content, reply.route) == ("part one part two", route)
+    gw["openrouter"].script(*pieces)
+    stream = create(client, continue_on_length=2, stream=True)
+    assert stream.route == route
+    assert "".join(stream.text()) == "part one part two"
+    sent = last(gw["openrouter"]).json
+    assert sent["model"] == "moonshotai/kimi-k2.6"
+    assert sent["messages"][-1] == {"role": "assistant", "content": "part one ", "partial": True}
+
+
+def test_run_tools_on_a_fallback_route(gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch) -> None:
+    route = local_route(gw, monkeypatch)
+
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    gw["openrouter"].script(Reply.chat(content=None, tool_calls=[{"id": "c1", "name": "add", "arguments": {"a": 1, "b": 2}}]),
+                            Reply.chat(content="3"))
+    client = kimi.Kimi(api_key=KEY, base_url=f"http://127.0.0.1:{closed_port()}/v1", max_retries=0, fallbacks=[route])
+    done = client.chat.run_tools(model=MODEL, messages=MESSAGES, tools=[add])
+    assert (done.reply.choices[0].message.content, done.reply.route) == ("3", route)
+    assert [r.json["model"] for r in gw["openrouter"].requests] == ["moonshotai/kimi-k2.6"] * 2
+    assert gw["openrouter"].requests[1].json["messages"][-1]["content"] == "3"
+
+
+def test_log_bodies_and_raw_responses_on_a_fallback_route(
+    gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    route = local_route(gw, monkeypatch)
+    client = kimi.Kimi(api_key=KEY, base_url=f"http://127.0.0.1:{closed_port()}/v1", max_retries=0,
+                       fallbacks=[route], log_bodies=True)
+    with caplog.at_level("DEBUG", logger="kimi"):
+        reply = create(client)
+    assert reply.route == route
+    assert any("200 reply" in r.getMessage() and "moonshotai/kimi-k2.6" in r.getMessage() for r in caplog.records)
+    raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
+    assert (raw.status_code, raw.headers["content-type"], raw.parse().route) == (200, "application/json", route)
+    assert pickle.loads(pickle.dumps(reply)).route == route
+
+
+def test_a_cloudflare_envelope_that_says_no_success_is_no_reply(gw: dict[str, KimiServer]) -> None:
+    gw["cloudflare-native"].script(Reply.json({"success": False, "errors": {"code": 3040}, "result": None}))
+    with pytest.raises(kimi.APIStatusError) as caught:
+        create(gateway_client(gw, "cloudflare-native"))
+    assert '"success":false' in str(caught.value).replace(" ", "")
+
+
+def test_the_sync_map_falls_back_as_create_does(
+    server: KimiServer, gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    route = local_route(gw, monkeypatch)
+    client = kimi.Kimi(api_key=KEY, base_url=f"http://127.0.0.1:{closed_port()}/v1", max_retries=1, fallbacks=[route])
+    with caplog.at_level("DEBUG", logger="kimi"):
+        results = list(client.chat.completions.map([{"model": MODEL, "messages": MESSAGES}] * 3))
+    assert [(r.error, r.response.route) for r in results] == [(None, route)] * 3
+    assert sum("map item" in r.getMessage() and " 200 in " in r.getMessage() for r in caplog.records) == 3
+    assert [r.json["model"] for r in gw["openrouter"].requests] == ["moonshotai/kimi-k2.6"] * 3
+    assert client.usage.requests == 3
+    # A 4xx stays on its route; a route alone names itself.
+    server.script(Reply.error(401))
+    refused = list(kimi.Kimi(api_key=KEY, base_url=server.base_url, fallbacks=[route]).chat.completions.map(
+        [{"model": MODEL, "messages": MESSAGES}]))
+    assert isinstance(refused[0].error, kimi.AuthenticationError)
+    assert len(gw["openrouter"].requests) == 3
+    alone = list(gateway_client(gw, "openrouter").chat.completions.map([{"model": MODEL, "messages": MESSAGES}]))
+    assert alone[0].response.route == "openrouter"

@@ -23,18 +23,22 @@ add_const(cJSON *obj, const char *key, cJSON *item)
     return item != NULL && cJSON_AddItemToObjectCS(obj, key, item);
 }
 
-/* obj.reasoning -> obj.reasoning_content, when only the first is there:
- * moved under a constant key, so it cannot fail. */
+/* obj.reasoning -> obj.reasoning_content, when the second is absent or
+ * null (a null one is dropped): moved under a constant key, so it cannot
+ * fail.  Both read as the last of duplicate members, as everything else. */
 static void
 rename_reasoning(cJSON *obj)
 {
-    if (!cJSON_IsObject(obj)
-        || kimi_json_member(obj, "reasoning_content") != NULL) {
+    cJSON *reasoning = (cJSON *)kimi_json_member(obj, "reasoning");
+    if (!cJSON_IsString(reasoning)) {
         return;
     }
-    cJSON *reasoning = (cJSON *)kimi_json_member(obj, "reasoning");
-    if (reasoning == NULL || !cJSON_IsString(reasoning)) {
+    cJSON *own = (cJSON *)kimi_json_member(obj, "reasoning_content");
+    if (own != NULL && !cJSON_IsNull(own)) {
         return;
+    }
+    if (own != NULL) {
+        cJSON_Delete(cJSON_DetachItemViaPointer(obj, own));
     }
     cJSON_DetachItemViaPointer(obj, reasoning);
     cJSON_AddItemToObjectCS(obj, "reasoning_content", reasoning);

@@ -23,7 +23,7 @@
 #include "error.h"
 
 /* "reasoning" on messages and deltas is renamed "reasoning_content"
- * (unless that is present too: then both are kept as sent). */
+ * (unless that is present too and not null: then both are kept as sent). */
 #define KIMI_DIALECT_REASONING 1u
 /* A reply's {"result": {...}, "success": true} envelope is unwrapped;
  * {"response": "..."} (a reply or a stream chunk without "choices") is

@@ -151,9 +151,12 @@ kpy_parse_reply(struct module_state *st, struct client *client,
                        t->body.len, why);
         return kimi_raise(st, &err, 0, NULL);
     }
-    if ((t->dialect & KIMI_DIALECT_ENVELOPE) && kimi_apierror_is_error(json)) {
+    if ((t->dialect & KIMI_DIALECT_ENVELOPE)
+        && (kimi_apierror_is_error(json)
+            || cJSON_IsFalse(kimi_json_member(json, "success")))) {
         /* {"success": false, "errors": [...]} under a 2xx status: the
-         * error it is (its code may name the status), not a reply. */
+         * error it is (its code may name the status), not a reply; so is
+         * a "success": false whose errors are no list. */
         cJSON_Delete(json);
         return kimi_raise_status(st, t);
     }

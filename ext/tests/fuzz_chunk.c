@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "accum.h"
 #include "chunk.h"
+#include "shared.h"
 
 #define FUZZ_MAX_TEXT 256   /* small, so the cap is reached often */
 
@@ -19,34 +19,6 @@ require(int condition)
     if (!condition) {
         abort();
     }
-}
-
-static void
-assemble(const cJSON *chunk)
-{
-    struct kimi_accum acc;
-    struct kimi_error err;
-    cJSON *reply = NULL;
-
-    kimi_accum_init(&acc, FUZZ_MAX_TEXT);
-    enum kimi_status st = kimi_accum_add(&acc, chunk, &err);
-    if (st == KIMI_OK) {
-        st = kimi_accum_add(&acc, chunk, &err);
-    }
-    if (st != KIMI_OK) {
-        require(st == KIMI_EPROTO || st == KIMI_ETOOBIG);
-        require(err.status == st);
-    }
-    st = kimi_accum_build(&acc, &reply, &err);
-    require(st == KIMI_OK);
-    require(cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(reply,
-                                                           "choices")));
-    char *printed = cJSON_PrintUnformatted(reply);
-    require(printed != NULL);
-    cJSON_free(printed);
-    cJSON_Delete(reply);
-    kimi_accum_free(&acc);
-    kimi_accum_free(&acc);
 }
 
 int
@@ -62,7 +34,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (content != NULL) {
         require(strlen(content) <= size);
     }
-    assemble(chunk);
+    require(assembles_twice(chunk, FUZZ_MAX_TEXT));
     cJSON_Delete(chunk);
     return 0;
 }

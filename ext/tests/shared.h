@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accum.h"
 #include "alloc.h"
 #include "events.h"
 #include "json.h"
@@ -80,6 +81,42 @@ is_clean_field(const char *field, size_t size)
         }
     }
     return 1;
+}
+
+/* chunk added twice to a fresh accumulator capped at max_text, then the
+ * reply built: 1 when that goes as accum.h promises (an add fails only
+ * with KIMI_EPROTO or KIMI_ETOOBIG, its status in err; the build gives a
+ * printable reply with a choices list; freeing twice is safe). */
+static inline int
+assembles_twice(const cJSON *chunk, size_t max_text)
+{
+    struct kimi_accum acc;
+    struct kimi_error err;
+    cJSON *reply = NULL;
+    int ok = 1;
+
+    kimi_accum_init(&acc, max_text);
+    enum kimi_status st = kimi_accum_add(&acc, chunk, &err);
+    if (st == KIMI_OK) {
+        st = kimi_accum_add(&acc, chunk, &err);
+    }
+    if (st != KIMI_OK) {
+        ok = (st == KIMI_EPROTO || st == KIMI_ETOOBIG) && err.status == st;
+    }
+    if (kimi_accum_build(&acc, &reply, &err) != KIMI_OK) {
+        ok = 0;
+    }
+    else {
+        char *printed = cJSON_PrintUnformatted(reply);
+        ok = ok && printed != NULL
+             && cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(reply,
+                                                               "choices"));
+        cJSON_free(printed);
+        cJSON_Delete(reply);
+    }
+    kimi_accum_free(&acc);
+    kimi_accum_free(&acc);
+    return ok;
 }
 
 /* A transfer as its write callback sees a 2xx event stream, with secret

@@ -57,6 +57,24 @@ test_reasoning_is_renamed_on_messages_and_deltas(void)
                    "\"reasoning_content\":\"b\"}}]}",
                    "{\"choices\":[{\"delta\":{\"reasoning\":\"a\","
                    "\"reasoning_content\":\"b\"}}]}"));
+    /* A null reasoning_content next to it is no reasoning: replaced. */
+    CHECK(chunk_is(KIMI_DIALECT_REASONING,
+                   "{\"choices\":[{\"delta\":{\"reasoning_content\":null,"
+                   "\"reasoning\":\"r\",\"content\":\"\"}}]}",
+                   "{\"choices\":[{\"delta\":{\"content\":\"\","
+                   "\"reasoning_content\":\"r\"}}]}"));
+    /* Duplicates: the last of each is the one read, before and after. */
+    CHECK(reply_is(KIMI_DIALECT_REASONING,
+                   "{\"choices\":[{\"message\":{\"reasoning_content\":\"x\","
+                   "\"reasoning\":\"a\",\"reasoning_content\":null,"
+                   "\"reasoning\":\"b\"}}]}",
+                   "{\"choices\":[{\"message\":{\"reasoning_content\":\"x\","
+                   "\"reasoning\":\"a\",\"reasoning_content\":\"b\"}}]}"));
+    CHECK(chunk_is(KIMI_DIALECT_REASONING,
+                   "{\"choices\":[{\"delta\":{\"reasoning\":\"a\","
+                   "\"reasoning\":{}}}]}",
+                   "{\"choices\":[{\"delta\":{\"reasoning\":\"a\","
+                   "\"reasoning\":{}}}]}"));
     /* Not a string, no choices, odd shapes: untouched. */
     CHECK(chunk_is(KIMI_DIALECT_REASONING,
                    "{\"choices\":[{\"delta\":{\"reasoning\":null}},1,"
