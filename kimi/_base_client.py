@@ -308,8 +308,8 @@ class BaseClient:
 
     def _fallback_clients(self, fallbacks: Any) -> tuple[Any, ...]:
         """The clients of the routes tried after this one: a name of kimi.providers
-        (its key from its environment variable, this client's other settings and
-        usage totals), or a client (of the other kind: made this kind, sharing its
+        (its key from its environment variable, its own headers, this client's other
+        settings and usage totals), or a client (of the other kind: made this kind, sharing its
         limits; its usage is its own)."""
         if fallbacks is None:
             return ()
@@ -330,7 +330,9 @@ class BaseClient:
                         f"variable, or pass a client (kimi.Kimi(provider={route!r}, api_key=...))"
                     )
                 config = self._config()
-                for own in ("api_key", "base_url", "limits", "check_models", "fallbacks"):
+                # Another host: not this route's key, URL or headers (a header may
+                # carry a secret of this host's).
+                for own in ("api_key", "base_url", "default_headers", "limits", "check_models", "fallbacks"):
                     del config[own]
                 config["provider"] = route
                 client = type(self)(**config)

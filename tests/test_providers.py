@@ -760,3 +760,13 @@ def test_the_sync_map_falls_back_as_create_does(
     assert len(gw["openrouter"].requests) == 3
     alone = list(gateway_client(gw, "openrouter").chat.completions.map([{"model": MODEL, "messages": MESSAGES}]))
     assert alone[0].response.route == "openrouter"
+
+
+def test_a_named_fallback_route_does_not_carry_this_hosts_headers(
+    server: KimiServer, gw: dict[str, KimiServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route = local_route(gw, monkeypatch)
+    client = kimi.Kimi(api_key=KEY, base_url=f"http://127.0.0.1:{closed_port()}/v1", max_retries=0,
+                       default_headers={"X-Internal-Token": "secret"}, fallbacks=[route])
+    assert create(client).route == route
+    assert "x-internal-token" not in last(gw["openrouter"]).headers
