@@ -165,13 +165,12 @@ def _check_sampling(model: str, rules: ModelRules, body: Mapping[str, Any], thin
 
 
 def _check_tool_turns(model: str, messages: Any) -> None:
-    for message in messages:
+    for index, message in enumerate(messages):
         if message.__class__ is dict and message.get("tool_calls") and not message.get("reasoning_content"):
             if message.get("role") == "assistant":
                 _refuse(model, "reasoning_content",
                         "thinking is enabled but reasoning_content is missing in assistant tool call message at "
-                        f"index {messages.index(message)} (send the reply's message back with "
-                        "message.to_param())")
+                        f"index {index} (send the reply's message back with message.to_param())")
 
 
 # The body fields some rule is about; a body with none of them (the usual one) is
