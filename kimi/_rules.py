@@ -176,7 +176,7 @@ def _check_tool_turns(model: str, messages: Any) -> None:
 # The body fields some rule is about; a body with none of them (the usual one) is
 # checked for its tool-call turns alone.
 _RULED = frozenset({"temperature", "top_p", "n", "presence_penalty", "frequency_penalty", "thinking",
-                    "reasoning_effort", "tool_choice", "response_format"})
+                    "reasoning_effort", "tool_choice", "response_format", "tools"})
 
 
 def check_request(body: Mapping[str, Any]) -> None:
@@ -194,6 +194,9 @@ def check_request(body: Mapping[str, Any]) -> None:
         return
     if _is_partial(body.get("messages")) and body.get("response_format") is not None:
         _refuse(model, "partial", "Partial Mode cannot be combined with response_format")
+    tools = body.get("tools")
+    if tools.__class__ is list:
+        _check_tools(model, tools)
     if rules is None:
         return
     thinking_on = _thinking_on(model, rules, body.get("thinking"))
@@ -205,6 +208,24 @@ def check_request(body: Mapping[str, Any]) -> None:
         if choice == "required" or isinstance(choice, dict):
             _refuse(model, "tool_choice", f"tool_choice {choice!r} is incompatible with thinking enabled (auto or none)")
         _check_tool_turns(model, body["messages"])
+
+
+# The API's limit on a request's tools (kimi-api.md §2).
+MAX_TOOLS = 128
+
+
+def _check_tools(model: str, tools: list[Any]) -> None:
+    """At most 128 tools, no two of one name: the API answers 400 to either."""
+    if len(tools) > MAX_TOOLS:
+        _refuse(model, "tools", f"at most {MAX_TOOLS} tools per request, got {len(tools)}")
+    seen: set[Any] = set()
+    for tool in tools:
+        function = tool.get("function") if tool.__class__ is dict else None
+        name = function.get("name") if function.__class__ is dict else None
+        if name.__class__ is str:
+            if name in seen:
+                _refuse(model, "tools", f"two tools are named {name!r}")
+            seen.add(name)
 
 
 def _is_partial(messages: Any) -> bool:

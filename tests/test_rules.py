@@ -147,3 +147,19 @@ def test_the_server_takes_the_fixed_values_and_a_tool_turn_with_its_reasoning(ma
     client.chat.completions.create(model="kimi-k2.6", messages=turn, temperature=1.0, top_p=0.95, n=1)
     client.chat.completions.create(model="kimi-k2.5", messages=TOOL_TURN, thinking=False, temperature=0.6)
     assert len(server.requests) == 2
+
+
+def test_more_than_128_tools_or_two_of_one_name_are_refused_on_any_model(make_client, server) -> None:
+    def tool(name: str) -> dict:
+        return {"type": "function", "function": {"name": name, "parameters": {"type": "object"}}}
+
+    client = make_client()
+    for model in ("kimi-k2.6", "an-unknown-model"):
+        with pytest.raises(kimi.InvalidRequestError, match="at most 128 tools per request, got 129") as caught:
+            client.chat.completions.create(model=model, messages=MESSAGES, tools=[tool(f"t{i:03}") for i in range(129)])
+        assert caught.value.rule == "tools"
+        with pytest.raises(kimi.InvalidRequestError, match="two tools are named 'lookup'"):
+            client.chat.completions.create(model=model, messages=MESSAGES, tools=[tool("lookup"), tool("lookup")])
+    assert server.requests == []
+    client.chat.completions.create(model="kimi-k2.6", messages=MESSAGES, tools=[tool(f"t{i:03}") for i in range(128)])
+    assert len(server.requests) == 1
