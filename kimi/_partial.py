@@ -220,11 +220,11 @@ class Continuation:
             messages = [*messages, partial]
         return shape_chat(model, messages, stream, extra_body, extra_headers, timeout, params, defaults)
 
-    def _add_usage(self, usage: Any) -> None:
-        if isinstance(usage, _models.KimiObject):
-            if self.usage is None:
-                self.usage = {}
-            _sum_into(self.usage, usage.to_dict())
+    def _add_usage(self, usage: dict[str, Any]) -> None:
+        """One piece's usage counted into the answer's."""
+        if self.usage is None:
+            self.usage = {}
+        _sum_into(self.usage, usage)
 
     def _summed(self) -> Any:
         return None if self.usage is None else _core.parse(json.dumps(self.usage).encode(), _models.Usage)
@@ -248,7 +248,8 @@ class Continuation:
         said = message.content or ""
         self.content.append(said)
         self.reasoning.append(message.reasoning_content or message.get("reasoning") or "")
-        self._add_usage(reply.usage)
+        if isinstance(reply.usage, _models.KimiObject):
+            self._add_usage(reply.usage.to_dict())
         cut = choice.finish_reason == "length"
         if cut and said and not message.tool_calls and self.continued < self.limit:
             self.continued += 1
@@ -264,22 +265,28 @@ class Continuation:
         if cut is not None:
             message = cut.message
             empty = message is None or not (message.content or message.tool_calls)
-        if self.limit or self.resume:
-            message = choices[0].message if choices else None
-            if message is not None:
-                message.__dict__["content"] = "".join(self.content)
-                thought = "".join(self.reasoning)
-                if thought:
-                    message.__dict__["reasoning_content"] = thought
-            if self.usage is not None:
-                reply.__dict__["usage"] = self._summed()
-        else:
-            for choice in choices:      # a prefill alone: each choice begins with it
-                if choice.message is not None:
-                    choice.message.__dict__["content"] = self.prefix + (choice.message.content or "")
+        self._joined(reply)
         if cut is not None:
             self._told(reply.model, empty, reply.usage)
         return reply
+
+    def _joined(self, reply: Any) -> None:
+        """The last piece's reply (or assembled stream) made the whole answer: with a
+        prefill alone each choice begins with it; a continued answer's first choice
+        gets the pieces' contents and reasoning joined; the usage is summed."""
+        choices = reply.choices or []
+        if not (self.limit or self.resume):
+            for choice in choices:
+                if choice.message is not None:
+                    choice.message.__dict__["content"] = self.prefix + (choice.message.content or "")
+        elif choices and choices[0].message is not None:
+            message = choices[0].message
+            message.__dict__["content"] = "".join(self.content)
+            thought = "".join(self.reasoning)
+            if thought:
+                message.__dict__["reasoning_content"] = thought
+        if self.usage is not None:
+            reply.__dict__["usage"] = self._summed()
 
     def refused(self, exc: BaseException, last: Any) -> None:
         """A later piece's request failed: its error carries the answer so far (``last``
@@ -341,7 +348,8 @@ class Continuation:
         self.piece_usage = usage.to_dict()
         if self.usage is None:
             return usage
-        total = json.loads(json.dumps(self.usage))
+        total: dict[str, Any] = {}
+        _sum_into(total, self.usage)        # a copy: nested details are new dicts
         _sum_into(total, self.piece_usage)
         return _core.parse(json.dumps(total).encode(), _models.Usage)
 
@@ -379,9 +387,7 @@ class Continuation:
 
     def _next_piece(self) -> None:
         if self.piece_usage is not None:
-            if self.usage is None:
-                self.usage = {}
-            _sum_into(self.usage, self.piece_usage)
+            self._add_usage(self.piece_usage)
         self.piece += 1
         self.piece_usage = None
         self.piece_said = self.piece_calls = self.going_on = False
@@ -389,19 +395,7 @@ class Continuation:
 
     def stream_result(self, last: Any) -> Any:
         """The whole answer from the last piece's assembled reply."""
-        choices = last.choices or []
-        if not (self.limit or self.resume):
-            for choice in choices:      # a prefill alone: each choice begins with it
-                if choice.message is not None:
-                    choice.message.__dict__["content"] = self.prefix + (choice.message.content or "")
-        elif choices and choices[0].message is not None:
-            message = choices[0].message
-            message.__dict__["content"] = "".join(self.content)
-            thought = "".join(self.reasoning)
-            if thought:
-                message.__dict__["reasoning_content"] = thought
-        if self.usage is not None:
-            last.__dict__["usage"] = self._summed()
+        self._joined(last)
         if self.stream_id is not None:
             last.__dict__["id"] = self.stream_id
         return last
@@ -455,12 +449,15 @@ class _Pieces:
         self._text = True
         return self
 
-    def _shown_text(self, chunk: Any) -> Any:
-        """The chunk's content as ``Stream.text()`` gives it: the first choice's (index
-        0; with n > 1 a chunk may carry another)."""
+    def _shown(self, chunk: Any) -> Any:
+        """What the caller gets of a chunk: the chunk, or after ``text()`` its content
+        as ``Stream.text()`` gives it (the first choice's: index 0; with n > 1 a chunk
+        may carry another), None when it has none."""
+        if not self._text:
+            return chunk
         for choice in chunk.choices or ():
             if choice.index == 0:
-                return choice.delta.content if choice.delta is not None else None
+                return (choice.delta.content or None) if choice.delta is not None else None
         return None
 
     def _failed(self, exc: BaseException) -> None:
@@ -510,12 +507,9 @@ class PartialStream(_Pieces):
 
     def __next__(self) -> Any:
         while True:
-            chunk = self._next_chunk()
-            if not self._text:
-                return chunk
-            text = self._shown_text(chunk)
-            if text:
-                return text
+            shown = self._shown(self._next_chunk())
+            if shown is not None:
+                return shown
 
     def _next_chunk(self) -> Any:
         if not self._reading.acquire(blocking=False):
@@ -626,12 +620,9 @@ class AsyncPartialStream(_Pieces):
 
     async def __anext__(self) -> Any:
         while True:
-            chunk = await self._next_chunk()
-            if not self._text:
-                return chunk
-            text = self._shown_text(chunk)
-            if text:
-                return text
+            shown = self._shown(await self._next_chunk())
+            if shown is not None:
+                return shown
 
     async def _next_chunk(self) -> Any:
         try:

@@ -18,7 +18,7 @@ from typing import Any
 from ._gateway_shapes import reshape
 from ._paths import CHAT_PATH
 from ._plan import Plan
-from ._routes import route
+from ._routes import authorized, route
 from ._state import ServerState
 
 
@@ -93,7 +93,7 @@ def gateway_route(
     if found is None:
         return _error_plan(name, 404, f"Not found: {method} {path}")
     rest = found.group(1) or ""
-    if state.api_key is not None and headers.get("authorization") != f"Bearer {state.api_key}":
+    if not authorized(state, headers):
         return _error_plan(name, 401, "Authentication error" if name in _CLOUDFLARE else "No auth credentials found")
     native = name == "cloudflare-native"
     if native and method == "POST" and rest.startswith("/"):

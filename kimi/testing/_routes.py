@@ -43,9 +43,14 @@ def _estimate_plan(parsed: Any) -> Plan:
     return json_plan(estimate_body(estimate_tokens(parsed)))
 
 
+def authorized(state: ServerState, headers: dict[str, str]) -> bool:
+    """Whether lower-case `headers` carry the server's key (always, when it has none)."""
+    return state.api_key is None or headers.get("authorization") == f"Bearer {state.api_key}"
+
+
 def unauthorized(state: ServerState, headers: dict[str, str]) -> Plan | None:
     """The API's 401 unless lower-case `headers` carry the server's key (if it has one)."""
-    if state.api_key is not None and headers.get("authorization") != f"Bearer {state.api_key}":
+    if not authorized(state, headers):
         return error_plan(401, "invalid_authentication_error", "Invalid Authentication")
     return None
 
